@@ -1,0 +1,1 @@
+"""Experiment configs: each module's `get_config(arg)` returns one ConfigDict."""

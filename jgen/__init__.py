@@ -1,0 +1,1 @@
+"""jgen: autoencoders and GANs side by side in JAX/Flax."""

@@ -1,0 +1,135 @@
+"""tf.data pipelines over TFDS image datasets, deterministic and resumable.
+
+The training stream is a function of (seed, step) alone: epoch `e` is the split shuffled
+with a seed derived from (seed, e), cut into global batches, and each JAX process keeps its
+own rows of every global batch. A run that resumes at step `s` therefore sees exactly the
+batches an uninterrupted run would, and the global batch does not depend on how many
+processes or devices share it.
+"""
+
+import dataclasses
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from jgen.registry import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """What the rest of jgen needs to know about a dataset."""
+
+  name: str
+  image_shape: tuple[int, int, int]
+  num_train: int
+  num_test: int
+  num_classes: int
+
+
+def dataset_info(builder, train_split: str = 'train', test_split: str = 'test') -> DatasetInfo:
+  """Reads image shape, split sizes and class count from a prepared TFDS builder.
+
+  Raises:
+    ConfigError: if the dataset lacks `image`/`label` features or the splits.
+  """
+  features = builder.info.features
+  if 'image' not in features or 'label' not in features:
+    raise ConfigError(f'dataset {builder.name!r} has no image/label features; '
+                      f'it has: {", ".join(features.keys())}')
+  splits = builder.info.splits
+  for split in (train_split, test_split):
+    if split not in splits:
+      raise ConfigError(f'dataset {builder.name!r} has no split {split!r}; '
+                        f'it has: {", ".join(splits.keys())}')
+  return DatasetInfo(
+      name=builder.name,
+      image_shape=tuple(features['image'].shape),
+      num_train=splits[train_split].num_examples,
+      num_test=splits[test_split].num_examples,
+      num_classes=features['label'].num_classes,
+  )
+
+
+def _read(builder, split: str) -> tf.data.Dataset:
+  """The split in its stored order, as uint8 images and int32 labels."""
+  ds = builder.as_dataset(split=split, shuffle_files=False,
+                          read_config=tfds.ReadConfig(interleave_cycle_length=1))
+  return ds.map(lambda ex: {'image': ex['image'], 'label': tf.cast(ex['label'], tf.int32)},
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _to_float(batch):
+  """uint8 [0, 255] images to float32 [0, 1], done per batch to keep the cache small."""
+  return {**batch, 'image': tf.cast(batch['image'], tf.float32) / 255.0}
+
+
+def _local_rows(global_batch_size: int, process_index: int, process_count: int):
+  local = global_batch_size // process_count
+  lo = process_index * local
+  return lambda batch: {k: v[lo:lo + local] for k, v in batch.items()}
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+  """A distinct 31-bit shuffle seed per (seed, epoch)."""
+  return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def train_batches(builder, *, split: str, global_batch_size: int, seed: int,
+                  start_step: int = 0, process_index: int = 0, process_count: int = 1,
+                  shuffle_buffer: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+  """Yields this process's part of every global training batch, from `start_step` on.
+
+  Args:
+    builder: a prepared TFDS builder.
+    split: the TFDS split to train on.
+    global_batch_size: examples per step over all processes.
+    seed: the data seed; with `start_step` it fixes the whole stream.
+    start_step: the step to resume at; the stream skips what earlier steps consumed.
+    process_index: this JAX process.
+    process_count: how many JAX processes share each global batch.
+    shuffle_buffer: None shuffles the whole split each epoch.
+
+  Yields:
+    dicts of numpy arrays: `image` float32 (B, H, W, C) in [0, 1], `label` int32 (B,).
+  """
+  num_examples = builder.info.splits[split].num_examples
+  steps_per_epoch = num_examples // global_batch_size
+  if steps_per_epoch == 0:
+    raise ConfigError(f'batch size {global_batch_size} exceeds the {num_examples} examples '
+                      f'of split {split!r}; lower --config.batch_size')
+  base = _read(builder, split).cache()
+  epoch, skip = divmod(start_step, steps_per_epoch)
+  local_rows = _local_rows(global_batch_size, process_index, process_count)
+  while True:
+    ds = base.shuffle(shuffle_buffer or num_examples, seed=epoch_seed(seed, epoch),
+                      reshuffle_each_iteration=False)
+    ds = ds.batch(global_batch_size, drop_remainder=True).skip(skip)
+    ds = ds.map(local_rows).map(_to_float, num_parallel_calls=tf.data.AUTOTUNE,
+                                deterministic=True)
+    yield from ds.prefetch(2).as_numpy_iterator()
+    epoch, skip = epoch + 1, 0
+
+
+def eval_batches(builder, *, split: str, global_batch_size: int, process_index: int = 0,
+                 process_count: int = 1,
+                 num_examples: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+  """Yields every example of `split` once, the last batch padded, with a `mask`.
+
+  No example is dropped: the last global batch is padded with zeros to full size and
+  `mask` is 1.0 on real examples and 0.0 on padding, so metrics are exact.
+  """
+  ds = _read(builder, split)
+  if num_examples is not None:
+    ds = ds.take(num_examples)
+  ds = ds.map(lambda ex: {**ex, 'mask': tf.constant(1.0, tf.float32)})
+  ds = ds.padded_batch(global_batch_size)
+
+  def pad(batch):
+    n = tf.shape(batch['mask'])[0]
+    return {k: tf.pad(v, [[0, global_batch_size - n]] + [[0, 0]] * (len(v.shape) - 1))
+            for k, v in batch.items()}
+
+  ds = ds.map(pad).map(_local_rows(global_batch_size, process_index, process_count))
+  yield from ds.map(_to_float).prefetch(2).as_numpy_iterator()

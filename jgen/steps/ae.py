@@ -1,0 +1,115 @@
+"""Autoencoder steps: `make_train_step(...)(state, batch) -> (state, metrics)`.
+
+Both functions are per-device code for `parallel.data_parallel`: they see their shard of the
+batch and average across devices with `lax.pmean` over `parallel.AXIS`.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jgen import losses, models, optim, parallel
+from jgen.losses import reconstruction
+from jgen.state import TrainState
+from jgen.steps.task import Task
+
+
+def _apply_per_example(model, params, images, keys):
+  """Reconstruction logits, with each example's dropout drawn from its own key.
+
+  Autoencoders do not mix examples of a batch, so applying them one example at a time
+  (vectorised by vmap) changes nothing but where the randomness comes from: keyed by global
+  example index, a step gives the same result on 1 device or 8.
+  """
+
+  def one(image, key):
+    return model.apply({'params': params}, image[None], train=True, rngs={'dropout': key})[0]
+
+  return jax.vmap(one)(images, keys)
+
+
+def make_train_step(model, loss_fn: Callable) -> Callable:
+  """Returns the per-device train step of an autoencoder.
+
+  Args:
+    model: an `Autoencoder`.
+    loss_fn: a reconstruction loss, (*, logits, targets) -> per-example loss.
+
+  Returns:
+    step(state, batch) -> (state, metrics): metrics is a flat dict of scalars, averaged
+    over the global batch: `loss`, `sq_err_per_image`, `l2_grads`,
+    `l2_params`, `l2_updates`.
+  """
+
+  def step(state: TrainState, batch):
+    images = batch['image']
+    key = jax.random.fold_in(state.rng, state.step)
+    keys = parallel.example_keys(key, images.shape[0])
+
+    def loss_and_aux(params):
+      logits = _apply_per_example(model, params, images, keys)
+      loss = loss_fn(logits=logits, targets=images).mean()
+      sq_err = reconstruction.mse(logits=logits, targets=images).mean()
+      return loss, {'sq_err_per_image': sq_err}
+
+    (loss, aux), grads = jax.value_and_grad(loss_and_aux, has_aux=True)(state.params)
+    grads = jax.lax.pmean(grads, parallel.AXIS)
+    new_state = state.apply_gradients(grads=grads)
+    updates = jax.tree.map(jnp.subtract, new_state.params, state.params)
+    metrics = {
+        'loss': loss,
+        **aux,
+        'l2_grads': optax.global_norm(grads),
+        'l2_params': optax.global_norm(new_state.params),
+        'l2_updates': optax.global_norm(updates),
+    }
+    return new_state, jax.lax.pmean(metrics, parallel.AXIS)
+
+  return step
+
+
+def make_eval_step(model, loss_fn: Callable) -> Callable:
+  """Returns the per-device eval step: (state, batch) -> masked sums over the global batch.
+
+  The batch carries a `mask` (1 real, 0 padding); the sums are exact whatever the padding.
+  """
+
+  def step(state: TrainState, batch):
+    images, mask = batch['image'], batch['mask']
+    logits = model.apply({'params': state.params}, images, train=False)
+    sums = {
+        'loss': (loss_fn(logits=logits, targets=images) * mask).sum(),
+        'sq_err_per_image': (reconstruction.mse(logits=logits, targets=images) * mask).sum(),
+        'count': mask.sum(),
+    }
+    return jax.lax.psum(sums, parallel.AXIS)
+
+  return step
+
+
+def make_reconstruct(model) -> Callable:
+  """Returns the per-device function (state, images) -> reconstructed images in [0, 1]."""
+
+  def reconstruct(state: TrainState, images):
+    return model.apply({'params': state.params}, images, method='reconstruct')
+
+  return reconstruct
+
+
+def build_task(config, image_shape):
+  """The autoencoder `Task`: model and loss by registered name, optimizer from config."""
+  model = models.build_model(**config.model, image_shape=image_shape)
+  loss_fn = losses.get_reconstruction_loss(config.loss)
+  tx = optim.build_optimizer(config.optimizer, config.num_train_steps)
+
+  def init_state(rng):
+    init_key, state_key = jax.random.split(rng)
+    dummy = jnp.zeros((1, *image_shape), jnp.float32)
+    params = jax.jit(model.init)(init_key, dummy)['params']
+    return TrainState.create(apply_fn=model.apply, params=params, tx=tx, rng=state_key)
+
+  return Task(init_state=init_state, train_step=make_train_step(model, loss_fn),
+              eval_step=make_eval_step(model, loss_fn), image_step=make_reconstruct(model),
+              image_name='reconstructions')

@@ -1,0 +1,242 @@
+"""The one train loop shared by every model family: setup, steps, periodic actions.
+
+`train_and_evaluate(config, workdir)` validates everything it can before any work (names,
+batch size, dataset, workdir), then trains, checkpoints, logs and evaluates; a rerun in the
+same workdir resumes where the last checkpoint left off and ends exactly as if it had
+never stopped.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+from clu import metric_writers, periodic_actions
+
+from jgen import data, parallel, steps
+from jgen.checkpoint import Checkpointer
+from jgen.evaluate import evaluate, images
+from jgen.registry import ConfigError
+
+
+class NonFiniteLossError(RuntimeError):
+  """The loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class Setup:
+  """Everything validated and built before the first step."""
+
+  config: object
+  workdir: str
+  builder: object
+  info: data.DatasetInfo
+  task: steps.Task
+  mesh: object
+
+
+def check_workdir(workdir: str) -> str:
+  """Creates `workdir` if needed and checks it can be written; changes nothing in it.
+
+  Raises:
+    ConfigError: if it cannot be created or written.
+  """
+  workdir = os.path.abspath(os.path.expanduser(workdir))
+  probe = os.path.join(workdir, f'.write_probe_{os.getpid()}')
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with open(probe, 'w') as f:
+      f.write('')
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f'workdir {workdir} cannot be written ({e.strerror}); '
+                      'pass a writable --workdir') from None
+  return workdir
+
+
+def setup(config, workdir: str) -> Setup:
+  """Validates the config and builds the task, in order of cost; writes nothing.
+
+  Raises:
+    ConfigError: for any problem the user can fix, with a one-line message.
+  """
+  if config.num_train_steps < 1:
+    raise ConfigError(f'num_train_steps={config.num_train_steps} must be at least 1')
+  if config.init_checkpoint and not os.path.isdir(config.init_checkpoint):
+    raise ConfigError(f'init_checkpoint {config.init_checkpoint!r} is not a directory')
+  # Cheap checks first: names and batch sizes fail in milliseconds.
+  steps.FAMILIES.get(config.family)
+  parallel.check_batch_size(config.batch_size, 'batch_size')
+  parallel.check_batch_size(config.eval_batch_size, 'eval_batch_size')
+  workdir = check_workdir(workdir)
+  builder = data.ensure_prepared(config.data.name, config.data.data_dir or None,
+                                 download=config.data.download)
+  info = data.dataset_info(builder, config.data.train_split, config.data.test_split)
+  task = steps.build_task(config, info.image_shape)
+  return Setup(config, workdir, builder, info, task, parallel.make_mesh())
+
+
+def _image_examples(s: Setup) -> np.ndarray:
+  """The first test images, as many as configured, rounded up to fill every device."""
+  n = s.config.num_image_examples
+  n += -n % jax.device_count()
+  batch = next(data.eval_batches(s.builder, split=s.config.data.test_split, global_batch_size=n,
+                                 process_index=jax.process_index(),
+                                 process_count=jax.process_count()))
+  return batch['image']
+
+
+def _write_images(s: Setup, image_fn, state, examples, writer, step: int) -> None:
+  outputs = parallel.gather(image_fn(state, parallel.shard_batch(s.mesh, examples)))
+  inputs = parallel.gather(parallel.shard_batch(s.mesh, examples))
+  ncols = min(len(inputs), 16)
+  tiles = []
+  for lo in range(0, len(inputs), ncols):  # Each row of inputs above its outputs.
+    tiles += [inputs[lo:lo + ncols], outputs[lo:lo + ncols]]
+  picture = images.grid(np.concatenate(tiles), ncols)
+  writer.write_images(step, {s.task.image_name: picture[None]})
+  if jax.process_index() == 0:
+    images.save_png(picture, os.path.join(s.workdir, 'images', f'{s.task.image_name}_{step:07d}.png'))
+
+
+def _evaluate(s: Setup, eval_fn, state) -> dict[str, float]:
+  batches = data.eval_batches(s.builder, split=s.config.data.test_split,
+                              global_batch_size=s.config.eval_batch_size,
+                              process_index=jax.process_index(),
+                              process_count=jax.process_count())
+  return evaluate(eval_fn, state, batches, s.mesh)
+
+
+def _append_jsonl(path: str, row: dict) -> None:
+  if jax.process_index() == 0:
+    with open(path, 'a') as f:
+      f.write(json.dumps(row) + '\n')
+
+
+def _write_json(path: str, obj: dict) -> None:
+  if jax.process_index() == 0:
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+      json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)  # Never leave a half-written results file.
+
+
+def _progress_line(step: int, total: int, loss: float, steps_per_s: float) -> str:
+  eta = (total - step) / steps_per_s if steps_per_s > 0 else float('nan')
+  eta_text = time.strftime('%H:%M:%S', time.gmtime(eta)) if np.isfinite(eta) else '?'
+  return (f'step {step}/{total} | loss {loss:.4f} | {steps_per_s:.1f} steps/s | '
+          f'ETA {eta_text}')
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+  """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the results.
+
+  Writes TensorBoard events, `metrics.jsonl` (one row per log step), image grids under
+  `images/`, checkpoints under `checkpoints/`, and `results.json` at the end.
+  """
+  t_start = time.time()
+  s = setup(config, workdir)
+  writer = metric_writers.create_default_writer(s.workdir, just_logging=jax.process_index() > 0)
+  ckpt = Checkpointer(s.workdir, every_steps=config.checkpoint_every_steps,
+                      keep=config.keep_checkpoints, use_async=config.async_checkpoints)
+  state = parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(config.seed)))
+  state = ckpt.restore_or_init(state, config.init_checkpoint)
+  start_step = int(jax.device_get(state.step))
+  total = config.num_train_steps
+  logging.info('Training %s on %s from step %d to %d on %d devices (%d processes)',
+               config.model.name, s.info.name, start_step, total, jax.device_count(),
+               jax.process_count())
+
+  train_fn = parallel.data_parallel(s.task.train_step, s.mesh, donate_argnums=(0,))
+  eval_fn = parallel.data_parallel(s.task.eval_step, s.mesh)
+  image_fn = (parallel.data_parallel(s.task.image_step, s.mesh, out_batched=True)
+              if s.task.image_step else None)
+  examples = _image_examples(s) if image_fn else None
+  batches = data.train_batches(
+      s.builder, split=config.data.train_split, global_batch_size=config.batch_size,
+      seed=config.seed, start_step=start_step, process_index=jax.process_index(),
+      process_count=jax.process_count(), shuffle_buffer=config.data.shuffle_buffer or None)
+  report = periodic_actions.ReportProgress(num_train_steps=total, writer=writer,
+                                           every_steps=config.log_every_steps, every_secs=None)
+  metrics_path = os.path.join(s.workdir, 'metrics.jsonl')
+
+  train_seconds, t_first = 0.0, None
+  last_log_time, last_log_step, last_metrics = time.time(), start_step, {}
+  for step in range(start_step + 1, total + 1):
+    state, metrics = train_fn(state, parallel.shard_batch(s.mesh, next(batches)))
+    if t_first is None:  # Steps/s and examples/s leave out the first step's compilation.
+      jax.block_until_ready(state)
+      t_first = last_log_time = time.time()
+    report(step)
+    if step % config.log_every_steps == 0 or step == total:
+      last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      if not np.isfinite(last_metrics['loss']):
+        raise NonFiniteLossError(f'loss is {last_metrics["loss"]} at step {step}; '
+                                 'lower the learning rate or check the data')
+      now = time.time()
+      steps_per_s = (step - last_log_step) / max(now - last_log_time, 1e-9)
+      train_seconds += now - last_log_time
+      last_log_time, last_log_step = now, step
+      writer.write_scalars(step, {f'train/{k}': v for k, v in last_metrics.items()})
+      _append_jsonl(metrics_path, {'step': step, **{f'train/{k}': v
+                                                    for k, v in last_metrics.items()}})
+      logging.info('%s', _progress_line(step, total, last_metrics['loss'], steps_per_s))
+    ckpt.save(step, state, force=step == total)
+    if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
+      t_eval = time.time()
+      results = _evaluate(s, eval_fn, state)
+      writer.write_scalars(step, {f'test/{k}': v for k, v in results.items()})
+      _append_jsonl(metrics_path, {'step': step, **{f'test/{k}': v for k, v in results.items()}})
+      if image_fn:
+        _write_images(s, image_fn, state, examples, writer, step)
+      last_log_time += time.time() - t_eval  # Keep evaluation out of the speed figures.
+  ckpt.wait()
+  ckpt.close()
+  writer.flush()
+
+  steps_run = total - start_step
+  if steps_run == 0:  # Already finished: evaluate the final checkpoint again.
+    test = _evaluate(s, eval_fn, state)
+  else:
+    test = results
+  results_out = {
+      f'test_{k}': v for k, v in test.items()
+  } | {
+      'final_train_loss': last_metrics.get('loss', float('nan')),
+      'train_examples_per_sec': ((steps_run - 1) * config.batch_size / train_seconds
+                                 if steps_run > 1 and train_seconds > 0 else float('nan')),
+      'train_seconds': train_seconds,
+      'wall_clock_s': time.time() - t_start,
+      'num_train_steps': total,
+      'steps_this_run': steps_run,
+      'num_devices': jax.device_count(),
+      'num_processes': jax.process_count(),
+      'seed': config.seed,
+  }
+  _write_json(os.path.join(s.workdir, 'results.json'), results_out)
+  logging.info('Results: %s', json.dumps(results_out, sort_keys=True))
+  return results_out
+
+
+def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
+  """Evaluates the latest checkpoint in `workdir` on the test split; writes `eval.json`.
+
+  Raises:
+    ConfigError: if `workdir` has no checkpoint.
+  """
+  s = setup(config, workdir)
+  ckpt = Checkpointer(s.workdir, every_steps=config.checkpoint_every_steps,
+                      keep=config.keep_checkpoints, use_async=False)
+  if ckpt.latest_step() is None:
+    raise ConfigError(f'no checkpoint in {s.workdir}/checkpoints; train first (--mode=train)')
+  state = ckpt.restore(parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(0))))
+  step = int(jax.device_get(state.step))
+  results = _evaluate(s, parallel.data_parallel(s.task.eval_step, s.mesh), state)
+  out = {'step': step} | {f'test_{k}': v for k, v in results.items()}
+  _write_json(os.path.join(s.workdir, 'eval.json'), out)
+  logging.info('Eval of step %d: %s', step, json.dumps(out, sort_keys=True))
+  ckpt.close()
+  return out

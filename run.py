@@ -1,0 +1,66 @@
+r"""Trains or evaluates a jgen model from a config file.
+
+  python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist
+  python run.py --config configs/ae_mnist.py:smoke --workdir /tmp/smoke --config.seed=1
+  python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist --mode eval
+"""
+
+import logging as logging_lib
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF is only the input pipeline here.
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (path[:variant]).',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and results go.')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval'],
+                          'train (resumes if WORKDIR has checkpoints) or eval (latest checkpoint).')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', None,
+                                   'host:port of process 0, to join a multi-process run.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', 1, 'Processes in a multi-process run.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', 0, 'This process in a multi-process run.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+class _QuietLibraries(logging_lib.Filter):
+  """Drops INFO lines from Orbax and TFDS (every file they touch) and clu's notes."""
+
+  NOISY = ('/orbax/', '/tensorflow_datasets/', '/clu/platform/')
+
+  def filter(self, record):
+    noisy = any(part in record.pathname for part in self.NOISY)
+    return record.levelno >= logging_lib.WARNING or not noisy
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  import tensorflow as tf
+
+  tf.config.set_visible_devices([], 'GPU')  # Keep TF off accelerators JAX uses.
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+
+  import jax
+
+  from jgen import parallel, train
+  from jgen.registry import ConfigError
+
+  try:
+    parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    logging.info('JAX process %d/%d, local devices: %s', jax.process_index(),
+                 jax.process_count(), jax.local_devices())
+    if _MODE.value == 'train':
+      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    else:
+      train.evaluate_checkpoint(_CONFIG.value, _WORKDIR.value)
+  except (ConfigError, train.NonFiniteLossError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  app.run(main)
