@@ -1,0 +1,37 @@
+# Two commands cover a fresh machine: `make train` and `make test`. Each sets up what is
+# missing (virtualenv, pinned dependencies, datasets) and is quick when nothing is.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= configs/ae_mnist.py
+WORKDIR ?= runs/ae_mnist
+# Datasets the test suite reads; fashion_mnist is prepared only where its offline source
+# (Debian's dataset-fashion-mnist) or the internet is there.
+TEST_DATASETS ?= mnist
+
+.PHONY: setup data train test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+data: setup
+	$(PY) -m jgen.data.prepare $(TEST_DATASETS)
+	if [ -d /usr/share/datasets/fashion-mnist ]; then $(PY) -m jgen.data.prepare fashion_mnist; fi
+
+train: data
+	$(PY) run.py --config $(CONFIG) --workdir $(WORKDIR)
+
+test: data
+	$(PY) -m pytest -q tests
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,69 @@
+"""Shared fixtures: the prepared datasets and a runner for `run.py` in a subprocess.
+
+The suite reads the real MNIST (and Fashion-MNIST where it can be had) from TFDS's data
+directory, prepared beforehand by `make data` (which `make test` runs). Tests never touch
+the network: every run passes `--config.data.download=False`.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> str:
+  return os.environ.get('TFDS_DATA_DIR') or os.path.expanduser('~/tensorflow_datasets')
+
+
+def is_prepared(name: str) -> bool:
+  return any((pathlib.Path(data_dir()) / name).glob('*/dataset_info.json'))
+
+
+@pytest.fixture(scope='session')
+def mnist_builder():
+  if not is_prepared('mnist'):
+    pytest.fail(f'MNIST is not prepared in {data_dir()}; run `make data` first')
+  import tensorflow_datasets as tfds
+
+  return tfds.builder('mnist', data_dir=data_dir())
+
+
+def run_jgen(*args: str, devices: int = 1, timeout: float = 300, check: bool = True,
+             extra_env: dict | None = None) -> subprocess.CompletedProcess:
+  """Runs `python run.py ARGS` on `devices` fake CPU devices; never downloads."""
+  env = dict(os.environ)
+  env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
+  env['TF_CPP_MIN_LOG_LEVEL'] = '2'
+  env.update(extra_env or {})
+  cmd = [sys.executable, str(ROOT / 'run.py'), *args, '--config.data.download=False']
+  proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=timeout)
+  if check and proc.returncode != 0:
+    raise AssertionError(f'run.py failed ({proc.returncode}):\n{proc.stderr[-4000:]}')
+  return proc
+
+
+def read_metrics(workdir) -> list[dict]:
+  lines = pathlib.Path(workdir, 'metrics.jsonl').read_text().splitlines()
+  return [json.loads(line) for line in lines]
+
+
+def train_losses(workdir) -> dict[int, float]:
+  return {row['step']: row['train/loss'] for row in read_metrics(workdir) if 'train/loss' in row}
+
+
+def load_params(workdir, step: int):
+  """The parameters saved at `step`, as a flat dict of numpy arrays."""
+  import numpy as np
+  import orbax.checkpoint as ocp
+  from flax import traverse_util
+
+  path = pathlib.Path(workdir, 'checkpoints', str(step), 'default')
+  with ocp.StandardCheckpointer() as ckptr:
+    tree = ckptr.restore(path)
+  return {k: np.asarray(v) for k, v in traverse_util.flatten_dict(tree['params']).items()}

