@@ -62,5 +62,20 @@ def main(argv):
     sys.exit(2)
 
 
+def _parse_flags(argv):
+  """absl's parsing, with bad flags and config overrides as one line instead of a traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # flags.Error, or ml_collections' KeyError/TypeError on an override.
+    key_error = e if isinstance(e, KeyError) else e.__context__
+    if isinstance(key_error, KeyError) and key_error.args:  # A misspelt override.
+      field, *hint = str(key_error.args[0]).split('\n')
+      message = f'unknown config field {field.strip(chr(34))}' + (f'; {hint[0]}' if hint else '')
+    else:
+      message = f'bad flag: {" ".join(str(e).split())}'
+    print(f'error: {message}', file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

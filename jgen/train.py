@@ -58,7 +58,7 @@ def check_workdir(workdir: str) -> str:
 
 
 def setup(config, workdir: str) -> Setup:
-  """Validates the config and builds the task, in order of cost; writes nothing.
+  """Validates the config and builds the task, cheapest checks first; writes nothing.
 
   Raises:
     ConfigError: for any problem the user can fix, with a one-line message.
@@ -67,15 +67,17 @@ def setup(config, workdir: str) -> Setup:
     raise ConfigError(f'num_train_steps={config.num_train_steps} must be at least 1')
   if config.init_checkpoint and not os.path.isdir(config.init_checkpoint):
     raise ConfigError(f'init_checkpoint {config.init_checkpoint!r} is not a directory')
-  # Cheap checks first: names and batch sizes fail in milliseconds.
-  steps.FAMILIES.get(config.family)
   parallel.check_batch_size(config.batch_size, 'batch_size')
   parallel.check_batch_size(config.eval_batch_size, 'eval_batch_size')
+  # Names and model options are checked on abstract values, from the dataset's static
+  # metadata, before anything is prepared or written.
+  builder = data.get_builder(config.data.name, config.data.data_dir or None)
+  task = steps.build_task(config, builder.info.features['image'].shape)
+  jax.eval_shape(task.init_state, jax.random.PRNGKey(0))
   workdir = check_workdir(workdir)
   builder = data.ensure_prepared(config.data.name, config.data.data_dir or None,
                                  download=config.data.download)
   info = data.dataset_info(builder, config.data.train_split, config.data.test_split)
-  task = steps.build_task(config, info.image_shape)
   return Setup(config, workdir, builder, info, task, parallel.make_mesh())
 
 

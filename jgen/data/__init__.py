@@ -1,6 +1,6 @@
 """Datasets: offline preparation and tf.data pipelines over TFDS."""
 
 from jgen.data.pipeline import DatasetInfo, dataset_info, eval_batches, train_batches
-from jgen.data.prepare import ensure_prepared
+from jgen.data.prepare import ensure_prepared, get_builder
 
-__all__ = ['DatasetInfo', 'dataset_info', 'ensure_prepared', 'eval_batches', 'train_batches']
+__all__ = ['DatasetInfo', 'dataset_info', 'ensure_prepared', 'eval_batches', 'get_builder', 'train_batches']

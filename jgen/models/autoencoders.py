@@ -25,7 +25,7 @@ class MLPEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    act = ACTIVATIONS[self.activation]
+    act = ACTIVATIONS.get(self.activation)
     h = x.reshape(x.shape[0], -1)
     for size in self.hidden_sizes:
       h = act(nn.Dense(size)(h))
@@ -43,7 +43,7 @@ class MLPDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, *, train: bool = False) -> jax.Array:
-    act = ACTIVATIONS[self.activation]
+    act = ACTIVATIONS.get(self.activation)
     h = z
     for size in self.hidden_sizes:
       h = act(nn.Dense(size)(h))
@@ -62,7 +62,7 @@ class ConvEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    act = ACTIVATIONS[self.activation]
+    act = ACTIVATIONS.get(self.activation)
     h = x
     for f in self.features:
       h = act(nn.Conv(f, (3, 3), strides=(2, 2))(h))
@@ -85,7 +85,7 @@ class ConvDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, *, train: bool = False) -> jax.Array:
-    act = ACTIVATIONS[self.activation]
+    act = ACTIVATIONS.get(self.activation)
     height, width, channels = self.image_shape
     n = len(self.features)
     h0, w0 = downsampled_size(height, n), downsampled_size(width, n)

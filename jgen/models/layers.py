@@ -3,14 +3,13 @@
 import jax
 import jax.numpy as jnp
 
-ACTIVATIONS = {
-    'relu': jax.nn.relu,
-    'leaky_relu': jax.nn.leaky_relu,
-    'elu': jax.nn.elu,
-    'gelu': jax.nn.gelu,
-    'tanh': jnp.tanh,
-    'sigmoid': jax.nn.sigmoid,
-}
+from jgen.registry import Registry
+
+ACTIVATIONS = Registry('activation')
+for _name, _fn in (('relu', jax.nn.relu), ('leaky_relu', jax.nn.leaky_relu), ('elu', jax.nn.elu),
+                   ('gelu', jax.nn.gelu), ('silu', jax.nn.silu), ('tanh', jnp.tanh),
+                   ('sigmoid', jax.nn.sigmoid)):
+  ACTIVATIONS.register(_name)(_fn)
 
 
 def depth_to_space(x: jax.Array, factor: int) -> jax.Array:

@@ -1,0 +1,158 @@
+"""End to end through `run.py`: every config trains, resumes exactly after SIGKILL, agrees
+across device and process counts, evaluates, and refuses bad input before any work."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, is_prepared, load_params, run_jgen, train_losses
+
+CONFIGS = sorted(p.name for p in (ROOT / 'configs').glob('*.py')
+                 if p.name not in ('__init__.py', 'common.py'))
+
+
+@pytest.fixture(scope='module')
+def smoke_run(tmp_path_factory, mnist_builder):
+  """The ae_mnist smoke run on one device, shared by the comparisons below."""
+  workdir = tmp_path_factory.mktemp('smoke1')
+  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(workdir))
+  return workdir
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_every_config_trains_its_smoke_variant(config, tmp_path, mnist_builder):
+  if 'fashion' in config and not is_prepared('fashion_mnist'):
+    pytest.skip('fashion_mnist not prepared (needs dataset-fashion-mnist or the internet)')
+  run_jgen('--config', f'configs/{config}:smoke', '--workdir', str(tmp_path))
+  results = json.loads((tmp_path / 'results.json').read_text())
+  for key in ('test_sq_err_per_image', 'test_loss', 'train_examples_per_sec', 'wall_clock_s'):
+    assert np.isfinite(results[key]), key
+  assert results['test_sq_err_per_image'] > 0
+  assert sorted(os.listdir(tmp_path / 'images'))  # Reconstruction grids as PNG.
+  assert list(tmp_path.glob('events.out.tfevents.*'))
+
+
+def test_smoke_run_learns(smoke_run):
+  losses = train_losses(smoke_run)
+  assert losses[max(losses)] < 0.6 * losses[min(losses)]
+
+
+def test_killed_run_resumes_bit_exactly(smoke_run, tmp_path):
+  args = ['--config', 'configs/ae_mnist.py:smoke', '--config.num_train_steps=60',
+          '--config.checkpoint_every_steps=10']
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  full = tmp_path / 'full'
+  run_jgen(*args, '--workdir', str(full))
+  killed = tmp_path / 'killed'
+  cmd = [sys.executable, 'run.py', *args, '--workdir', str(killed),
+         '--config.data.download=False']
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + 120
+  while not (killed / 'checkpoints' / '20').exists() and time.time() < deadline:
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not (killed / 'results.json').exists(), 'the run finished before it was killed'
+  assert not (killed / 'checkpoints' / '60').exists()
+  run_jgen(*args, '--workdir', str(killed))
+  want, got = load_params(full, 60), load_params(killed, 60)
+  assert want.keys() == got.keys()
+  for k in want:
+    np.testing.assert_array_equal(got[k], want[k], err_msg=str(k))
+
+
+def test_four_devices_match_one(smoke_run, tmp_path):
+  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(tmp_path), devices=4)
+  one, four = train_losses(smoke_run), train_losses(tmp_path)
+  assert one.keys() == four.keys() and len(one) >= 4
+  np.testing.assert_allclose([four[s] for s in sorted(four)], [one[s] for s in sorted(one)],
+                             rtol=1e-4)
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_match_one(smoke_run, tmp_path):
+  port = _free_port()
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  procs = [
+      subprocess.Popen(
+          [sys.executable, 'run.py', '--config', 'configs/ae_mnist.py:smoke', '--workdir',
+           str(tmp_path), '--config.data.download=False',
+           f'--coordinator_address=localhost:{port}', '--num_processes=2', f'--process_id={i}'],
+          cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+      for i in range(2)
+  ]
+  for p in procs:
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err[-3000:]
+  results = json.loads((tmp_path / 'results.json').read_text())
+  assert results['num_processes'] == 2
+  one, two = train_losses(smoke_run), train_losses(tmp_path)
+  assert one.keys() == two.keys()
+  np.testing.assert_allclose([two[s] for s in sorted(two)], [one[s] for s in sorted(one)],
+                             rtol=1e-4)
+
+
+def test_eval_mode_reads_the_latest_checkpoint(smoke_run):
+  before = {p: p.stat().st_mtime_ns for p in smoke_run.rglob('checkpoints/*/**/*') if p.is_file()}
+  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(smoke_run), '--mode=eval')
+  evaluated = json.loads((smoke_run / 'eval.json').read_text())
+  trained = json.loads((smoke_run / 'results.json').read_text())
+  assert evaluated['step'] == 20
+  assert evaluated['test_sq_err_per_image'] == pytest.approx(trained['test_sq_err_per_image'],
+                                                            rel=1e-5)
+  after = {p: p.stat().st_mtime_ns for p in smoke_run.rglob('checkpoints/*/**/*') if p.is_file()}
+  assert after == before
+
+
+# --- Bad input: one line, non-zero exit, within seconds, nothing changed -------------------
+
+def _snapshot(workdir: pathlib.Path):
+  return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in workdir.rglob('*')}
+
+
+@pytest.mark.parametrize('override, message', [
+    ('--config.model.name=mlpx', "unknown model 'mlpx'; known: conv_autoencoder, mlp_autoencoder"),
+    ('--config.loss=msee', "unknown reconstruction loss 'msee'; known: bce, l1, mse"),
+    ('--config.data.name=mnistt', "unknown dataset 'mnistt'"),
+    ('--config.data.name=cifar10', "dataset 'cifar10' is not prepared"),
+    ('--config.modle.name=x', "unknown config field 'modle'; Did you mean \"model\""),
+    ('--config.batch_size=30', 'batch_size=30 is not divisible by the 4 devices'),
+    ('--config.model.widht=3', "unknown config field 'widht'"),
+])
+def test_bad_input_fails_fast_with_one_line(override, message, smoke_run, tmp_path):
+  before = _snapshot(smoke_run)
+  start = time.time()
+  proc = run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(smoke_run),
+                  override, devices=4, check=False,
+                  extra_env={'TFDS_DATA_DIR': str(tmp_path)} if 'cifar' in override else None)
+  elapsed = time.time() - start
+  assert proc.returncode == 2
+  assert 'Traceback' not in proc.stderr
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith('error: ') and message in last, proc.stderr[-2000:]
+  assert elapsed < 30
+  assert _snapshot(smoke_run) == before
+
+
+def test_unwritable_workdir_fails_fast(tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a directory')
+  proc = run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(blocker / 'run'),
+                  check=False)
+  assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+  assert proc.stderr.strip().splitlines()[-1].startswith(f'error: workdir {blocker / "run"} '
+                                                         'cannot be written')
+  assert blocker.read_text() == 'not a directory'
