@@ -75,9 +75,15 @@ def shard_batch(mesh, local_batch):
 
 def replicate(mesh, tree):
   """Places a host pytree, identical on every process, on every device."""
-  sharding = NamedSharding(mesh, P())
-  return jax.tree.map(
-      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree)
+
+  def put(x):
+    x = np.asarray(x)
+    # Spelled P(None, ...) per dimension, as jit returns it, so that the state a step returns
+    # has exactly the sharding of the state it took and the step compiles once.
+    sharding = NamedSharding(mesh, P(*[None] * x.ndim))
+    return jax.make_array_from_process_local_data(sharding, x)
+
+  return jax.tree.map(put, tree)
 
 
 def gather(tree):

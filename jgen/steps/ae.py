@@ -61,9 +61,9 @@ def make_train_step(model, loss_fn: Callable) -> Callable:
     metrics = {
         'loss': loss,
         **aux,
-        'l2_grads': optax.global_norm(grads),
-        'l2_params': optax.global_norm(new_state.params),
-        'l2_updates': optax.global_norm(updates),
+        'l2_grads': optax.tree.norm(grads),
+        'l2_params': optax.tree.norm(new_state.params),
+        'l2_updates': optax.tree.norm(updates),
     }
     return new_state, jax.lax.pmean(metrics, parallel.AXIS)
 
