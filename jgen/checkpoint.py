@@ -11,8 +11,6 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
-from jgen.registry import ConfigError
-
 
 class Checkpointer:
   """Saves and restores train states under `<workdir>/checkpoints`."""
@@ -57,9 +55,6 @@ class Checkpointer:
       logging.info('Resuming from %s step %d', self.directory, self.latest_step())
       return self.restore(state)
     if init_checkpoint:
-      if not os.path.isdir(init_checkpoint):
-        raise ConfigError(f'init_checkpoint {init_checkpoint!r} is not a directory; '
-                          'give a checkpoint step directory such as WORKDIR/checkpoints/1000/default')
       logging.info('Starting from init checkpoint %s', init_checkpoint)
       return self.restore(state, directory=init_checkpoint)
     return state

@@ -66,7 +66,8 @@ def setup(config, workdir: str) -> Setup:
   if config.num_train_steps < 1:
     raise ConfigError(f'num_train_steps={config.num_train_steps} must be at least 1')
   if config.init_checkpoint and not os.path.isdir(config.init_checkpoint):
-    raise ConfigError(f'init_checkpoint {config.init_checkpoint!r} is not a directory')
+    raise ConfigError(f'init_checkpoint {config.init_checkpoint!r} is not a directory; give a '
+                      'checkpoint item directory such as WORKDIR/checkpoints/1000/default')
   parallel.check_batch_size(config.batch_size, 'batch_size')
   parallel.check_batch_size(config.eval_batch_size, 'eval_batch_size')
   # Names and model options are checked on abstract values, from the dataset's static
@@ -101,7 +102,8 @@ def _write_images(s: Setup, image_fn, state, examples, writer, step: int) -> Non
   picture = images.grid(np.concatenate(tiles), ncols)
   writer.write_images(step, {s.task.image_name: picture[None]})
   if jax.process_index() == 0:
-    images.save_png(picture, os.path.join(s.workdir, 'images', f'{s.task.image_name}_{step:07d}.png'))
+    name = f'{s.task.image_name}_{step:07d}.png'
+    images.save_png(picture, os.path.join(s.workdir, 'images', name))
 
 
 def _evaluate(s: Setup, eval_fn, state) -> dict[str, float]:

@@ -111,8 +111,8 @@ def test_mnist_prepares_offline_with_the_real_test_set(tmp_path, monkeypatch):
   assert builder.info.splits['train'].num_examples == 60000
 
   def pairs(images, labels):  # TFDS reorders examples within a split: compare as multisets.
-    return sorted(hashlib.sha256(i.tobytes() + bytes([int(l)])).hexdigest()
-                  for i, l in zip(images.reshape(-1, 784), labels, strict=True))
+    return sorted(hashlib.sha256(im.tobytes() + bytes([int(lab)])).hexdigest()
+                  for im, lab in zip(images.reshape(-1, 784), labels, strict=True))
 
   assert pairs(ds['image'], ds['label']) == pairs(arrays['test_images'], arrays['test_labels'])
 

@@ -3,4 +3,5 @@
 from jgen.data.pipeline import DatasetInfo, dataset_info, eval_batches, train_batches
 from jgen.data.prepare import ensure_prepared, get_builder
 
-__all__ = ['DatasetInfo', 'dataset_info', 'ensure_prepared', 'eval_batches', 'get_builder', 'train_batches']
+__all__ = ['DatasetInfo', 'dataset_info', 'ensure_prepared', 'eval_batches', 'get_builder',
+           'train_batches']

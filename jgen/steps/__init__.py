@@ -9,7 +9,6 @@ from jgen.registry import Registry
 from jgen.steps import ae
 from jgen.steps.task import Task
 
-
 FAMILIES = Registry('model family')
 
 
