@@ -20,6 +20,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.shuffle_buffer = 0  # 0: shuffle the whole split every epoch.
   config.data.download = True  # May TFDS try its own download before offline sources?
 
+  config.augment = ml_collections.ConfigDict()
+  config.augment.max_shift = 0  # Random translation of training images, in pixels.
+
   config.model = ml_collections.ConfigDict()
   config.loss = 'bce'
 
