@@ -3,7 +3,20 @@ r"""Hinton & Salakhutdinov's deep autoencoder (784-1000-500-250-30) on MNIST.
   python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist
   python run.py --config configs/ae_mnist.py:smoke --workdir /tmp/smoke
 
-What was chosen and why: see the comments on each field.
+The target is the paper's test squared error per image, 3.00 (30-D PCA: 13.87). What was
+chosen, and why:
+
+* ReLU units, Adam and a cosine schedule instead of logistic units with RBM pretraining:
+  logistic units without pretraining stall near 14.
+* BCE loss (the seed's cross-entropy) on pixels in [0, 1]; it trains faster than MSE here.
+* Random translations of up to 1 pixel (`augment.max_shift`), the regulariser that makes the
+  3.00 reachable: without it this model overfits (measured here with a bare script, 20
+  epochs: train 2.9 vs test 3.6 squared error with no regularisation growing into the
+  issue's 2.23 vs 3.23 by 40 epochs), and dropout (0.1 on hidden units or inputs) or
+  Gaussian noise on the code only slowed it down without closing the train/test gap,
+  while 1-pixel shifts kept train and test error within 0.1 of each other.
+* 36,000 steps of batch 128 (77 epochs): about 14 minutes on a 2-core CPU. A 45,000-step
+  run reached 2.34 (2.45 at step 35,000 on the way) but took 20.6 minutes here.
 """
 
 from configs import common
@@ -12,10 +25,20 @@ from configs import common
 def get_config(arg=None):
   config = common.base_config()
   config.data.name = 'mnist'
+  config.num_train_steps = 36_000
+  config.batch_size = 128
+  config.log_every_steps = 500
+  config.eval_every_steps = 4000
+  config.checkpoint_every_steps = 2000
+  config.augment.max_shift = 1
+
   config.model.name = 'mlp_autoencoder'
   config.model.hidden_sizes = (1000, 500, 250)
   config.model.latent_dim = 30
   config.model.activation = 'relu'
   config.model.dropout = 0.0
   config.loss = 'bce'
+  config.optimizer.learning_rate = 1e-3
+  config.optimizer.schedule = 'cosine'
+  config.optimizer.warmup_steps = 500
   return common.finish(config, arg)

@@ -22,7 +22,7 @@ class Checkpointer:
     self.manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=keep,
+            max_to_keep=keep, cleanup_tmp_directories=True,
             enable_async_checkpointing=use_async, create=True))
 
   def latest_step(self) -> int | None:

@@ -128,6 +128,29 @@ def _write_json(path: str, obj: dict) -> None:
     os.replace(tmp, path)  # Never leave a half-written results file.
 
 
+class _SpeedMeter:
+  """Training steps/s and seconds, leaving out the first step's compilation and evaluation."""
+
+  def __init__(self):
+    self.last_step, self.last_time, self.steps, self.seconds = 0, None, 0, 0.0
+
+  def start(self, step: int) -> None:
+    self.last_step, self.last_time = step, time.time()
+
+  def lap(self, step: int) -> float:
+    """Returns steps/s since the last lap and adds the interval to the totals."""
+    now = time.time()
+    elapsed = max(now - self.last_time, 1e-9)
+    rate = (step - self.last_step) / elapsed
+    self.steps += step - self.last_step
+    self.seconds += elapsed
+    self.last_step, self.last_time = step, now
+    return rate
+
+  def exclude(self, seconds: float) -> None:
+    self.last_time += seconds
+
+
 def _progress_line(step: int, total: int, loss: float, steps_per_s: float) -> str:
   eta = (total - step) / steps_per_s if steps_per_s > 0 else float('nan')
   eta_text = time.strftime('%H:%M:%S', time.gmtime(eta)) if np.isfinite(eta) else '?'
@@ -135,11 +158,36 @@ def _progress_line(step: int, total: int, loss: float, steps_per_s: float) -> st
           f'ETA {eta_text}')
 
 
+def _log_train(step: int, total: int, metrics, steps_per_s: float, writer,
+               metrics_path: str) -> dict[str, float]:
+  """Fetches the step's metrics (the only host read), stops on a non-finite loss, logs."""
+  metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  if not np.isfinite(metrics['loss']):
+    raise NonFiniteLossError(f'loss is {metrics["loss"]} at step {step}; '
+                             'lower the learning rate or check the data')
+  writer.write_scalars(step, {f'train/{k}': v for k, v in metrics.items()})
+  _append_jsonl(metrics_path, {'step': step} | {f'train/{k}': v for k, v in metrics.items()})
+  logging.info('%s', _progress_line(step, total, metrics['loss'], steps_per_s))
+  return metrics
+
+
+def _eval_and_show(s: Setup, fns: dict, state, examples, writer, step: int,
+                   metrics_path: str) -> dict[str, float]:
+  """Evaluates on the whole test split, logs it, and writes image grids."""
+  results = _evaluate(s, fns['eval'], state)
+  writer.write_scalars(step, {f'test/{k}': v for k, v in results.items()})
+  _append_jsonl(metrics_path, {'step': step} | {f'test/{k}': v for k, v in results.items()})
+  if fns['image']:
+    _write_images(s, fns['image'], state, examples, writer, step)
+  return results
+
+
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the results.
 
-  Writes TensorBoard events, `metrics.jsonl` (one row per log step), image grids under
-  `images/`, checkpoints under `checkpoints/`, and `results.json` at the end.
+  Writes TensorBoard events, `metrics.jsonl` (one row per log step; a resumed run repeats
+  the steps after its last checkpoint), image grids under `images/`, checkpoints under
+  `checkpoints/`, and `results.json` at the end.
   """
   t_start = time.time()
   s = setup(config, workdir)
@@ -148,17 +196,16 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
                       keep=config.keep_checkpoints, use_async=config.async_checkpoints)
   state = parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(config.seed)))
   state = ckpt.restore_or_init(state, config.init_checkpoint)
-  start_step = int(jax.device_get(state.step))
-  total = config.num_train_steps
+  start_step, total = int(jax.device_get(state.step)), config.num_train_steps
   logging.info('Training %s on %s from step %d to %d on %d devices (%d processes)',
                config.model.name, s.info.name, start_step, total, jax.device_count(),
                jax.process_count())
 
   train_fn = parallel.data_parallel(s.task.train_step, s.mesh, donate_argnums=(0,))
-  eval_fn = parallel.data_parallel(s.task.eval_step, s.mesh)
-  image_fn = (parallel.data_parallel(s.task.image_step, s.mesh, out_batched=True)
-              if s.task.image_step else None)
-  examples = _image_examples(s) if image_fn else None
+  fns = {'eval': parallel.data_parallel(s.task.eval_step, s.mesh),
+         'image': s.task.image_step and parallel.data_parallel(s.task.image_step, s.mesh,
+                                                               out_batched=True)}
+  examples = _image_examples(s) if fns['image'] else None
   batches = data.train_batches(
       s.builder, split=config.data.train_split, global_batch_size=config.batch_size,
       seed=config.seed, start_step=start_step, process_index=jax.process_index(),
@@ -166,63 +213,41 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   report = periodic_actions.ReportProgress(num_train_steps=total, writer=writer,
                                            every_steps=config.log_every_steps, every_secs=None)
   metrics_path = os.path.join(s.workdir, 'metrics.jsonl')
-
-  train_seconds, t_first = 0.0, None
-  last_log_time, last_log_step, last_metrics = time.time(), start_step, {}
+  meter, train_metrics, test = _SpeedMeter(), {}, None
   for step in range(start_step + 1, total + 1):
     state, metrics = train_fn(state, parallel.shard_batch(s.mesh, next(batches)))
-    if t_first is None:  # Steps/s and examples/s leave out the first step's compilation.
+    if meter.last_time is None:
       jax.block_until_ready(state)
-      t_first = last_log_time = time.time()
+      meter.start(step)
     report(step)
     if step % config.log_every_steps == 0 or step == total:
-      last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      if not np.isfinite(last_metrics['loss']):
-        raise NonFiniteLossError(f'loss is {last_metrics["loss"]} at step {step}; '
-                                 'lower the learning rate or check the data')
-      now = time.time()
-      steps_per_s = (step - last_log_step) / max(now - last_log_time, 1e-9)
-      train_seconds += now - last_log_time
-      last_log_time, last_log_step = now, step
-      writer.write_scalars(step, {f'train/{k}': v for k, v in last_metrics.items()})
-      _append_jsonl(metrics_path, {'step': step, **{f'train/{k}': v
-                                                    for k, v in last_metrics.items()}})
-      logging.info('%s', _progress_line(step, total, last_metrics['loss'], steps_per_s))
+      train_metrics = _log_train(step, total, metrics, meter.lap(step), writer, metrics_path)
     ckpt.save(step, state, force=step == total)
     if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
       t_eval = time.time()
-      results = _evaluate(s, eval_fn, state)
-      writer.write_scalars(step, {f'test/{k}': v for k, v in results.items()})
-      _append_jsonl(metrics_path, {'step': step, **{f'test/{k}': v for k, v in results.items()}})
-      if image_fn:
-        _write_images(s, image_fn, state, examples, writer, step)
-      last_log_time += time.time() - t_eval  # Keep evaluation out of the speed figures.
+      test = _eval_and_show(s, fns, state, examples, writer, step, metrics_path)
+      meter.exclude(time.time() - t_eval)
   ckpt.wait()
   ckpt.close()
   writer.flush()
+  if test is None:  # Nothing left to train: evaluate the final checkpoint.
+    test = _evaluate(s, fns['eval'], state)
 
-  steps_run = total - start_step
-  if steps_run == 0:  # Already finished: evaluate the final checkpoint again.
-    test = _evaluate(s, eval_fn, state)
-  else:
-    test = results
-  results_out = {
-      f'test_{k}': v for k, v in test.items()
-  } | {
-      'final_train_loss': last_metrics.get('loss', float('nan')),
-      'train_examples_per_sec': ((steps_run - 1) * config.batch_size / train_seconds
-                                 if steps_run > 1 and train_seconds > 0 else float('nan')),
-      'train_seconds': train_seconds,
+  results = {f'test_{k}': v for k, v in test.items()} | {
+      'final_train_loss': train_metrics.get('loss', float('nan')),
+      'train_examples_per_sec': (meter.steps * config.batch_size / meter.seconds
+                                 if meter.steps else float('nan')),
+      'train_seconds': meter.seconds,
       'wall_clock_s': time.time() - t_start,
       'num_train_steps': total,
-      'steps_this_run': steps_run,
+      'steps_this_run': total - start_step,
       'num_devices': jax.device_count(),
       'num_processes': jax.process_count(),
       'seed': config.seed,
   }
-  _write_json(os.path.join(s.workdir, 'results.json'), results_out)
-  logging.info('Results: %s', json.dumps(results_out, sort_keys=True))
-  return results_out
+  _write_json(os.path.join(s.workdir, 'results.json'), results)
+  logging.info('Results: %s', json.dumps(results, sort_keys=True))
+  return results
 
 
 def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
@@ -231,11 +256,14 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
   Raises:
     ConfigError: if `workdir` has no checkpoint.
   """
+  checkpoints = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  if not os.path.isdir(checkpoints) or not os.listdir(checkpoints):
+    raise ConfigError(f'no checkpoint in {checkpoints}; train first (--mode=train)')
   s = setup(config, workdir)
   ckpt = Checkpointer(s.workdir, every_steps=config.checkpoint_every_steps,
                       keep=config.keep_checkpoints, use_async=False)
   if ckpt.latest_step() is None:
-    raise ConfigError(f'no checkpoint in {s.workdir}/checkpoints; train first (--mode=train)')
+    raise ConfigError(f'no checkpoint in {checkpoints}; train first (--mode=train)')
   state = ckpt.restore(parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(0))))
   step = int(jax.device_get(state.step))
   results = _evaluate(s, parallel.data_parallel(s.task.eval_step, s.mesh), state)

@@ -156,3 +156,21 @@ def test_unwritable_workdir_fails_fast(tmp_path):
   assert proc.stderr.strip().splitlines()[-1].startswith(f'error: workdir {blocker / "run"} '
                                                          'cannot be written')
   assert blocker.read_text() == 'not a directory'
+
+
+def test_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
+  proc = run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(tmp_path),
+                  '--config.optimizer.learning_rate=1e30', '--config.optimizer.warmup_steps=0',
+                  check=False)
+  assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith('error: loss is ') and ' at step ' in last, proc.stderr[-2000:]
+  assert not (tmp_path / 'results.json').exists()
+
+
+def test_eval_without_checkpoint_says_train_first(tmp_path):
+  proc = run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(tmp_path / 'none'),
+                  '--mode=eval', check=False)
+  assert proc.returncode == 2
+  assert 'train first' in proc.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / 'none').exists()

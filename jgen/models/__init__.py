@@ -1,6 +1,14 @@
 """Models by registered name; each factory takes `image_shape` and its own kwargs."""
 
-from jgen.models.autoencoders import Autoencoder, conv_autoencoder, mlp_autoencoder
+from jgen.models.autoencoders import (
+    Autoencoder,
+    ConvDecoder,
+    ConvEncoder,
+    Decoder,
+    Encoder,
+    conv_autoencoder,
+    mlp_autoencoder,
+)
 from jgen.registry import ConfigError, Registry
 
 MODELS = Registry('model')
@@ -17,4 +25,6 @@ def build_model(name: str, *, image_shape, **kwargs):
     raise ConfigError(f'model {name!r} rejects its config: {e}') from None
 
 
-__all__ = ['MODELS', 'Autoencoder', 'build_model']
+__all__ = [
+    'MODELS', 'Autoencoder', 'ConvDecoder', 'ConvEncoder', 'Decoder', 'Encoder', 'build_model'
+]

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 from jgen.models.layers import ACTIVATIONS, depth_to_space, downsampled_size
 
 
-class MLPEncoder(nn.Module):
-  """Fully connected encoder: flatten, hidden layers, a linear code layer."""
+class Encoder(nn.Module):
+  """The MLP encoder of Hinton & Salakhutdinov: flatten, hidden layers, a linear code layer."""
 
   hidden_sizes: Sequence[int]
   latent_dim: int
@@ -33,8 +33,8 @@ class MLPEncoder(nn.Module):
     return nn.Dense(self.latent_dim, name='code')(h)
 
 
-class MLPDecoder(nn.Module):
-  """Fully connected decoder: hidden layers, then logits reshaped to `image_shape`."""
+class Decoder(nn.Module):
+  """The MLP decoder: hidden layers, then logits reshaped to `image_shape`."""
 
   hidden_sizes: Sequence[int]
   image_shape: Sequence[int]
@@ -123,8 +123,8 @@ def mlp_autoencoder(*, image_shape, hidden_sizes=(1000, 500, 250), latent_dim=30
   """Hinton & Salakhutdinov's deep autoencoder by default: 784-1000-500-250-30, mirrored."""
   hidden_sizes = tuple(hidden_sizes)
   return Autoencoder(
-      encoder=MLPEncoder(hidden_sizes, latent_dim, activation, dropout),
-      decoder=MLPDecoder(hidden_sizes[::-1], tuple(image_shape), activation, dropout))
+      encoder=Encoder(hidden_sizes, latent_dim, activation, dropout),
+      decoder=Decoder(hidden_sizes[::-1], tuple(image_shape), activation, dropout))
 
 
 def conv_autoencoder(*, image_shape, features=(32, 64), latent_dim=32,
