@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 data: setup
-	$(PY) -m jgen.data.prepare $(TEST_DATASETS)
-	if [ -d /usr/share/datasets/fashion-mnist ]; then $(PY) -m jgen.data.prepare fashion_mnist; fi
+	$(PY) -m jgen.data $(TEST_DATASETS)
+	if [ -d /usr/share/datasets/fashion-mnist ]; then $(PY) -m jgen.data fashion_mnist; fi
 
 train: data
 	$(PY) run.py --config $(CONFIG) --workdir $(WORKDIR)

@@ -135,16 +135,4 @@ def ensure_prepared(name: str, data_dir: str | None = None, *, download: bool = 
   raise ConfigError(
       f'dataset {name!r} is not prepared in {builder.data_dir_root} and TFDS cannot download '
       'it here (no network): prepare it on a machine with internet '
-      f'(python -m jgen.data.prepare {name}) and copy that directory, or set TFDS_DATA_DIR')
-
-
-def main(argv):
-  for name in argv[1:]:
-    builder = ensure_prepared(name)
-    print(f'{name}: prepared in {builder.data_dir_root}')
-
-
-if __name__ == '__main__':
-  from absl import app
-
-  app.run(main)
+      f'(python -m jgen.data {name}) and copy that directory, or set TFDS_DATA_DIR')
