@@ -45,7 +45,7 @@ def test_smoke_run_learns(smoke_run):
 
 
 def test_killed_run_resumes_bit_exactly(smoke_run, tmp_path):
-  args = ['--config', 'configs/ae_mnist.py:smoke', '--config.num_train_steps=60',
+  args = ['--config', 'configs/ae_mnist.py:smoke', '--config.num_train_steps=200',
           '--config.checkpoint_every_steps=10']
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
   full = tmp_path / 'full'
@@ -61,9 +61,11 @@ def test_killed_run_resumes_bit_exactly(smoke_run, tmp_path):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert not (killed / 'results.json').exists(), 'the run finished before it was killed'
-  assert not (killed / 'checkpoints' / '60').exists()
+  assert not (killed / 'checkpoints' / '200').exists()
   run_jgen(*args, '--workdir', str(killed))
-  want, got = load_params(full, 60), load_params(killed, 60)
+  resumed = json.loads((killed / 'results.json').read_text())
+  assert resumed['steps_this_run'] <= 180  # It resumed from a checkpoint, not from scratch.
+  want, got = load_params(full, 200), load_params(killed, 200)
   assert want.keys() == got.keys()
   for k in want:
     np.testing.assert_array_equal(got[k], want[k], err_msg=str(k))
@@ -73,6 +75,17 @@ def test_four_devices_match_one(smoke_run, tmp_path):
   run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(tmp_path), devices=4)
   one, four = train_losses(smoke_run), train_losses(tmp_path)
   assert one.keys() == four.keys() and len(one) >= 4
+  np.testing.assert_allclose([four[s] for s in sorted(four)], [one[s] for s in sorted(one)],
+                             rtol=1e-4)
+
+
+def test_dropout_is_independent_of_the_device_count(tmp_path):
+  """Dropout masks are keyed by global example index, so devices do not change them."""
+  args = ['--config', 'configs/ae_mnist.py:smoke', '--config.model.dropout=0.2']
+  run_jgen(*args, '--workdir', str(tmp_path / 'one'))
+  run_jgen(*args, '--workdir', str(tmp_path / 'four'), devices=4)
+  one, four = train_losses(tmp_path / 'one'), train_losses(tmp_path / 'four')
+  assert one.keys() == four.keys()
   np.testing.assert_allclose([four[s] for s in sorted(four)], [one[s] for s in sorted(one)],
                              rtol=1e-4)
 
