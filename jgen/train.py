@@ -120,6 +120,16 @@ def _append_jsonl(path: str, row: dict) -> None:
       f.write(json.dumps(row) + '\n')
 
 
+def _truncate_jsonl(path: str, last_step: int) -> None:
+  """Drops rows after `last_step`: a resumed run rewrites what came after its checkpoint."""
+  if jax.process_index() == 0 and os.path.exists(path):
+    with open(path) as f:
+      rows = [line for line in f if json.loads(line)['step'] <= last_step]
+    with open(path + '.tmp', 'w') as f:
+      f.writelines(rows)
+    os.replace(path + '.tmp', path)
+
+
 def _write_json(path: str, obj: dict) -> None:
   if jax.process_index() == 0:
     tmp = path + '.tmp'
@@ -185,8 +195,8 @@ def _eval_and_show(s: Setup, fns: dict, state, examples, writer, step: int,
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the results.
 
-  Writes TensorBoard events, `metrics.jsonl` (one row per log step; a resumed run repeats
-  the steps after its last checkpoint), image grids under `images/`, checkpoints under
+  Writes TensorBoard events, `metrics.jsonl` (one row per log or eval step; a resumed run
+  replaces the rows after its checkpoint), image grids under `images/`, checkpoints under
   `checkpoints/`, and `results.json` at the end.
   """
   t_start = time.time()
@@ -213,6 +223,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   report = periodic_actions.ReportProgress(num_train_steps=total, writer=writer,
                                            every_steps=config.log_every_steps, every_secs=None)
   metrics_path = os.path.join(s.workdir, 'metrics.jsonl')
+  _truncate_jsonl(metrics_path, start_step)
   meter, train_metrics, test = _SpeedMeter(), {}, None
   for step in range(start_step + 1, total + 1):
     state, metrics = train_fn(state, parallel.shard_batch(s.mesh, next(batches)))

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, is_prepared, load_params, run_jgen, train_losses
+from conftest import ROOT, is_prepared, load_params, read_metrics, run_jgen, train_losses
 
 CONFIGS = sorted(p.name for p in (ROOT / 'configs').glob('*.py')
                  if p.name not in ('__init__.py', 'common.py'))
@@ -65,6 +65,9 @@ def test_killed_run_resumes_bit_exactly(smoke_run, tmp_path):
   run_jgen(*args, '--workdir', str(killed))
   resumed = json.loads((killed / 'results.json').read_text())
   assert resumed['steps_this_run'] <= 180  # It resumed from a checkpoint, not from scratch.
+  steps = [row['step'] for row in read_metrics(killed) if 'train/loss' in row]
+  assert steps == sorted(set(steps))  # Rows after the checkpoint were replaced, not repeated.
+  assert train_losses(killed) == train_losses(full)
   want, got = load_params(full, 200), load_params(killed, 200)
   assert want.keys() == got.keys()
   for k in want:
