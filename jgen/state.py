@@ -1,7 +1,5 @@
 """Train states: explicit pytrees holding everything a step reads or writes."""
 
-from typing import Any
-
 import jax
 from flax.training import train_state
 
@@ -15,4 +13,3 @@ class TrainState(train_state.TrainState):
   """
 
   rng: jax.Array
-  extra: Any = None  # Non-trainable collections (e.g. batch_stats) where a model has them.
