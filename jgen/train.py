@@ -212,6 +212,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
                jax.process_count())
 
   train_fn = parallel.data_parallel(s.task.train_step, s.mesh, donate_argnums=(0,))
+  # Steps that log nothing run the same step without its metrics, so XLA drops their
+  # computation (norms, extra losses): bench/ae_step.py measures what that saves.
+  quiet_fn = parallel.data_parallel(lambda st, batch: s.task.train_step(st, batch)[0], s.mesh,
+                                    donate_argnums=(0,))
   fns = {'eval': parallel.data_parallel(s.task.eval_step, s.mesh),
          'image': s.task.image_step and parallel.data_parallel(s.task.image_step, s.mesh,
                                                                out_batched=True)}
@@ -226,12 +230,17 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   _truncate_jsonl(metrics_path, start_step)
   meter, train_metrics, test = _SpeedMeter(), {}, None
   for step in range(start_step + 1, total + 1):
-    state, metrics = train_fn(state, parallel.shard_batch(s.mesh, next(batches)))
+    log = step % config.log_every_steps == 0 or step == total
+    batch = parallel.shard_batch(s.mesh, next(batches))
+    if log:
+      state, metrics = train_fn(state, batch)
+    else:
+      state = quiet_fn(state, batch)
     if meter.last_time is None:
       jax.block_until_ready(state)
       meter.start(step)
     report(step)
-    if step % config.log_every_steps == 0 or step == total:
+    if log:
       train_metrics = _log_train(step, total, metrics, meter.lap(step), writer, metrics_path)
     ckpt.save(step, state, force=step == total)
     if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
