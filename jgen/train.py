@@ -82,19 +82,25 @@ def setup(config, workdir: str) -> Setup:
   return Setup(config, workdir, builder, info, task, parallel.make_mesh())
 
 
-def _image_examples(s: Setup) -> np.ndarray:
-  """The first test images, as many as configured, rounded up to fill every device."""
+def _image_examples(s: Setup):
+  """The first test images, as many as configured, rounded up to fill every device.
+
+  Returns:
+    a global array sharded over devices (the step's input) and all of it on the host (the
+    grid's top rows), gathered once for the whole run.
+  """
   n = s.config.num_image_examples
   n += -n % jax.device_count()
   batch = next(data.eval_batches(s.builder, split=s.config.data.test_split, global_batch_size=n,
                                  process_index=jax.process_index(),
                                  process_count=jax.process_count()))
-  return batch['image']
+  sharded = parallel.shard_batch(s.mesh, batch['image'])
+  return sharded, parallel.gather(sharded)
 
 
 def _write_images(s: Setup, image_fn, state, examples, writer, step: int) -> None:
-  outputs = parallel.gather(image_fn(state, parallel.shard_batch(s.mesh, examples)))
-  inputs = parallel.gather(parallel.shard_batch(s.mesh, examples))
+  sharded, inputs = examples
+  outputs = parallel.gather(image_fn(state, sharded))
   ncols = min(len(inputs), 16)
   tiles = []
   for lo in range(0, len(inputs), ncols):  # Each row of inputs above its outputs.
