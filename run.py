@@ -3,6 +3,7 @@ r"""Trains or evaluates a jgen model from a config file.
   python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist
   python run.py --config configs/ae_mnist.py:smoke --workdir /tmp/smoke --config.seed=1
   python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist --mode eval
+  python run.py --config configs/dcgan_mnist.py --workdir runs/dcgan_mnist --mode sample
 """
 
 import logging as logging_lib
@@ -17,8 +18,10 @@ from ml_collections import config_flags  # noqa: E402
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (path[:variant]).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and results go.')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval'],
-                          'train (resumes if WORKDIR has checkpoints) or eval (latest checkpoint).')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample'],
+                          'train (resumes if WORKDIR has checkpoints), eval or sample (both of '
+                          'the latest checkpoint).')
+_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 64, 'How many samples --mode=sample writes.')
 _COORDINATOR = flags.DEFINE_string('coordinator_address', None,
                                    'host:port of process 0, to join a multi-process run.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', 1, 'Processes in a multi-process run.')
@@ -55,8 +58,10 @@ def main(argv):
                  jax.process_count(), jax.local_devices())
     if _MODE.value == 'train':
       train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-    else:
+    elif _MODE.value == 'eval':
       train.evaluate_checkpoint(_CONFIG.value, _WORKDIR.value)
+    else:
+      train.sample_checkpoint(_CONFIG.value, _WORKDIR.value, _NUM_SAMPLES.value)
   except (ConfigError, train.NonFiniteLossError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)

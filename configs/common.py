@@ -19,6 +19,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.test_split = 'test'
   config.data.shuffle_buffer = 0  # 0: shuffle the whole split every epoch.
   config.data.download = True  # May TFDS try its own download before offline sources?
+  config.data.center_crop = 0  # Centred square crop of every image, in pixels (0: none).
+  config.data.resize = 0  # Then resize to this square size (0: none).
 
   config.augment = ml_collections.ConfigDict()
   config.augment.max_shift = 0  # Random translation of training images, in pixels.
@@ -33,6 +35,43 @@ def base_config() -> ml_collections.ConfigDict:
   config.optimizer.warmup_steps = 500
   config.optimizer.grad_clip_norm = 0.0
 
+  _loop_fields(config)
+  return config
+
+
+def _optimizer(learning_rate: float, schedule: str = 'cosine', warmup_steps: int = 500,
+               **kwargs) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(name='adam', learning_rate=learning_rate,
+                                        schedule=schedule, warmup_steps=warmup_steps,
+                                        grad_clip_norm=0.0, **kwargs))
+
+
+def gan_config() -> ml_collections.ConfigDict:
+  """The fields of a GAN run: `gan` (losses, n_critic, EMA), one optimizer per network.
+
+  Defaults are DCGAN's (Radford et al.): non-saturating loss, Adam with lr 2e-4 and
+  beta1 0.5 for both networks, constant learning rate.
+  """
+  config = base_config()
+  del config['loss'], config['optimizer']
+  config.family = 'gan'
+  config.batch_size = 128
+  config.gan = ml_collections.ConfigDict()
+  config.gan.loss = 'non_saturating'  # minimax, non_saturating, hinge, least_squares, wasserstein
+  config.gan.penalty = ''  # '', gradient_penalty or r1.
+  config.gan.penalty_weight = 0.0
+  config.gan.n_critic = 1  # Discriminator updates per generator update.
+  config.gan.ema_decay = 0.999  # Of the generator's parameters; samples use the average.
+  config.gan.info_weight = 1.0  # InfoGAN: weight of the categorical code's term.
+  config.gan.info_continuous_weight = 1.0  # InfoGAN: weight of the continuous codes' term.
+  # Two-timescale updates (TTUR): each network has its own learning rate and betas.
+  config.g_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999)
+  config.d_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999)
+  config.num_image_examples = 64
+  return config
+
+
+def _loop_fields(config: ml_collections.ConfigDict) -> None:
   config.log_every_steps = 100
   config.eval_every_steps = 2000
   config.checkpoint_every_steps = 1000
@@ -40,7 +79,6 @@ def base_config() -> ml_collections.ConfigDict:
   config.async_checkpoints = True
   config.num_image_examples = 16
   config.init_checkpoint = ''
-  return config
 
 
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -48,7 +86,9 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.num_train_steps = 20
   config.batch_size = 32
   config.eval_batch_size = 500
-  config.optimizer.warmup_steps = 5
+  for name in ('optimizer', 'g_optimizer', 'd_optimizer'):
+    if name in config and config[name].warmup_steps:
+      config[name].warmup_steps = 5
   config.log_every_steps = 5
   config.eval_every_steps = 0
   config.checkpoint_every_steps = 10

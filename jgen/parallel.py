@@ -66,6 +66,17 @@ def data_parallel(fn: Callable, mesh, *, batch_argnums: tuple[int, ...] = (1,),
   return jax.jit(sharded, donate_argnums=donate_argnums)
 
 
+def per_device(tree):
+  """Marks replicated values as per-device ("varying") inside a `data_parallel` function.
+
+  Differentiating a loss of this device's examples with respect to replicated parameters
+  would sum the gradients over devices implicitly (shard_map's transpose of an unvarying
+  input); made varying first, the gradients stay this device's own, and the step averages
+  them explicitly with `pmean`, the pmap semantics the steps are written in.
+  """
+  return jax.tree.map(lambda x: jax.lax.pcast(x, AXIS, to='varying'), tree)
+
+
 def shard_batch(mesh, local_batch):
   """Makes global arrays, sharded along `AXIS`, from this process's rows of a batch."""
   sharding = NamedSharding(mesh, P(AXIS))

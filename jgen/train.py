@@ -36,6 +36,7 @@ class Setup:
   info: data.DatasetInfo
   task: steps.Task
   mesh: object
+  transform: data.ImageTransform
 
 
 def check_workdir(workdir: str) -> str:
@@ -72,52 +73,70 @@ def setup(config, workdir: str) -> Setup:
   parallel.check_batch_size(config.eval_batch_size, 'eval_batch_size')
   # Names and model options are checked on abstract values, from the dataset's static
   # metadata, before anything is prepared or written.
-  builder = data.get_builder(config.data.name, config.data.data_dir or None)
-  task = steps.build_task(config, builder.info.features['image'].shape)
+  task, transform = build_task(config)
   jax.eval_shape(task.init_state, jax.random.PRNGKey(0))
   workdir = check_workdir(workdir)
   builder = data.ensure_prepared(config.data.name, config.data.data_dir or None,
                                  download=config.data.download)
-  info = data.dataset_info(builder, config.data.train_split, config.data.test_split)
-  return Setup(config, workdir, builder, info, task, parallel.make_mesh())
+  info = data.dataset_info(builder, config.data.train_split, config.data.test_split, transform)
+  return Setup(config, workdir, builder, info, task, parallel.make_mesh(), transform)
 
 
-def _image_examples(s: Setup):
-  """The first test images, as many as configured, rounded up to fill every device.
+def build_task(config) -> tuple[steps.Task, data.ImageTransform]:
+  """The config's task, for the image shape its dataset has after the config's transform
+  (from the dataset's static metadata: nothing is read or prepared)."""
+  builder = data.get_builder(config.data.name, config.data.data_dir or None)
+  transform = data.ImageTransform(config.data.center_crop, config.data.resize)
+  return steps.build_task(config, transform.shape(builder.info.features['image'].shape)), (
+      transform)
+
+
+def _shard_rows(s: Setup, rows: np.ndarray):
+  """Pads host rows (the same on every process) to fill every device and shards them."""
+  pad = -len(rows) % jax.device_count()
+  rows = np.concatenate([rows, np.repeat(rows[-1:], pad, axis=0)])
+  per_process = len(rows) // jax.process_count()
+  lo = jax.process_index() * per_process
+  return parallel.shard_batch(s.mesh, rows[lo:lo + per_process])
+
+
+def _image_examples(s: Setup) -> dict:
+  """The fixed inputs of the image grids, sharded once for the whole run.
 
   Returns:
-    a global array sharded over devices (the step's input) and all of it on the host (the
-    grid's top rows), gathered once for the whole run.
+    {grid name: (sharded inputs, host inputs, columns)}.
   """
   n = s.config.num_image_examples
-  n += -n % jax.device_count()
   batch = next(data.eval_batches(s.builder, split=s.config.data.test_split, global_batch_size=n,
-                                 process_index=jax.process_index(),
-                                 process_count=jax.process_count()))
-  sharded = parallel.shard_batch(s.mesh, batch['image'])
-  return sharded, parallel.gather(sharded)
+                                 process_index=0, process_count=1, transform=s.transform))
+  groups = s.task.image_inputs(batch['image'])
+  return {name: (_shard_rows(s, rows), rows, ncols) for name, (rows, ncols) in groups.items()}
 
 
-def _write_images(s: Setup, image_fn, state, examples, writer, step: int) -> None:
-  sharded, inputs = examples
-  outputs = parallel.gather(image_fn(state, sharded))
-  ncols = min(len(inputs), 16)
-  tiles = []
-  for lo in range(0, len(inputs), ncols):  # Each row of inputs above its outputs.
-    tiles += [inputs[lo:lo + ncols], outputs[lo:lo + ncols]]
-  picture = images.grid(np.concatenate(tiles), ncols)
-  writer.write_images(step, {s.task.image_name: picture[None]})
+def _save_grid(s: Setup, picture: np.ndarray, subdir: str, name: str) -> None:
   if jax.process_index() == 0:
-    name = f'{s.task.image_name}_{step:07d}.png'
-    images.save_png(picture, os.path.join(s.workdir, 'images', name))
+    images.save_png(picture, os.path.join(s.workdir, subdir, name))
+
+
+def _write_images(s: Setup, image_fn, state, examples: dict, writer, step: int) -> None:
+  pictures = {}
+  for name, (sharded, inputs, ncols) in examples.items():
+    outputs = parallel.gather(image_fn(state, sharded))[:len(inputs)]
+    tiles = []
+    for lo in range(0, len(inputs), ncols):  # Each row of inputs above its outputs.
+      tiles += ([inputs[lo:lo + ncols]] if s.task.show_inputs else []) + [
+          outputs[lo:lo + ncols]]
+    pictures[name] = images.grid(np.concatenate(tiles), ncols)
+    _save_grid(s, pictures[name], 'images', f'{name}_{step:07d}.png')
+  writer.write_images(step, {k: v[None] for k, v in pictures.items()})
 
 
 def _evaluate(s: Setup, eval_fn, state) -> dict[str, float]:
   batches = data.eval_batches(s.builder, split=s.config.data.test_split,
                               global_batch_size=s.config.eval_batch_size,
                               process_index=jax.process_index(),
-                              process_count=jax.process_count())
-  return evaluate(eval_fn, state, batches, s.mesh)
+                              process_count=jax.process_count(), transform=s.transform)
+  return evaluate(eval_fn, state, batches, s.mesh, s.task.summarize)
 
 
 def _append_jsonl(path: str, row: dict) -> None:
@@ -167,23 +186,25 @@ class _SpeedMeter:
     self.last_time += seconds
 
 
-def _progress_line(step: int, total: int, loss: float, steps_per_s: float) -> str:
+def _progress_line(step: int, total: int, losses: dict[str, float], steps_per_s: float) -> str:
   eta = (total - step) / steps_per_s if steps_per_s > 0 else float('nan')
   eta_text = time.strftime('%H:%M:%S', time.gmtime(eta)) if np.isfinite(eta) else '?'
-  return (f'step {step}/{total} | loss {loss:.4f} | {steps_per_s:.1f} steps/s | '
-          f'ETA {eta_text}')
+  loss_text = ' | '.join(f'{k} {v:.4f}' for k, v in losses.items())
+  return f'step {step}/{total} | {loss_text} | {steps_per_s:.1f} steps/s | ETA {eta_text}'
 
 
-def _log_train(step: int, total: int, metrics, steps_per_s: float, writer,
+def _log_train(s: Setup, step: int, metrics, steps_per_s: float, writer,
                metrics_path: str) -> dict[str, float]:
   """Fetches the step's metrics (the only host read), stops on a non-finite loss, logs."""
   metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-  if not np.isfinite(metrics['loss']):
-    raise NonFiniteLossError(f'loss is {metrics["loss"]} at step {step}; '
-                             'lower the learning rate or check the data')
+  losses = {k: metrics[k] for k in s.task.progress_keys}
+  for k, v in losses.items():
+    if not np.isfinite(v):
+      raise NonFiniteLossError(f'{k} is {v} at step {step}; '
+                               'lower the learning rate or check the data')
   writer.write_scalars(step, {f'train/{k}': v for k, v in metrics.items()})
   _append_jsonl(metrics_path, {'step': step} | {f'train/{k}': v for k, v in metrics.items()})
-  logging.info('%s', _progress_line(step, total, metrics['loss'], steps_per_s))
+  logging.info('%s', _progress_line(step, s.config.num_train_steps, losses, steps_per_s))
   return metrics
 
 
@@ -226,10 +247,12 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
          'image': s.task.image_step and parallel.data_parallel(s.task.image_step, s.mesh,
                                                                out_batched=True)}
   examples = _image_examples(s) if fns['image'] else None
+  examples_per_step = config.batch_size * s.task.batch_multiplier
   batches = data.train_batches(
-      s.builder, split=config.data.train_split, global_batch_size=config.batch_size,
+      s.builder, split=config.data.train_split, global_batch_size=examples_per_step,
       seed=config.seed, start_step=start_step, process_index=jax.process_index(),
-      process_count=jax.process_count(), shuffle_buffer=config.data.shuffle_buffer or None)
+      process_count=jax.process_count(), shuffle_buffer=config.data.shuffle_buffer or None,
+      transform=s.transform)
   report = periodic_actions.ReportProgress(num_train_steps=total, writer=writer,
                                            every_steps=config.log_every_steps, every_secs=None)
   metrics_path = os.path.join(s.workdir, 'metrics.jsonl')
@@ -247,7 +270,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
       meter.start(step)
     report(step)
     if log:
-      train_metrics = _log_train(step, total, metrics, meter.lap(step), writer, metrics_path)
+      train_metrics = _log_train(s, step, metrics, meter.lap(step), writer, metrics_path)
     ckpt.save(step, state, force=step == total)
     if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
       t_eval = time.time()
@@ -260,8 +283,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     test = _evaluate(s, fns['eval'], state)
 
   results = {f'test_{k}': v for k, v in test.items()} | {
-      'final_train_loss': train_metrics.get('loss', float('nan')),
-      'train_examples_per_sec': (meter.steps * config.batch_size / meter.seconds
+      f'final_train_{k}': train_metrics.get(k, float('nan')) for k in s.task.progress_keys} | {
+      'train_examples_per_sec': (meter.steps * examples_per_step / meter.seconds
                                  if meter.steps else float('nan')),
       'train_seconds': meter.seconds,
       'wall_clock_s': time.time() - t_start,
@@ -276,8 +299,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   return results
 
 
-def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
-  """Evaluates the latest checkpoint in `workdir` on the test split; writes `eval.json`.
+def _restore_latest(config, workdir: str):
+  """Sets up and restores the latest checkpoint in `workdir`: (setup, state, step).
 
   Raises:
     ConfigError: if `workdir` has no checkpoint.
@@ -291,10 +314,47 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
   if ckpt.latest_step() is None:
     raise ConfigError(f'no checkpoint in {checkpoints}; train first (--mode=train)')
   state = ckpt.restore(parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(0))))
-  step = int(jax.device_get(state.step))
+  ckpt.close()
+  return s, state, int(jax.device_get(state.step))
+
+
+def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
+  """Evaluates the latest checkpoint in `workdir` on the test split; writes `eval.json`.
+
+  Raises:
+    ConfigError: if `workdir` has no checkpoint.
+  """
+  s, state, step = _restore_latest(config, workdir)
   results = _evaluate(s, parallel.data_parallel(s.task.eval_step, s.mesh), state)
   out = {'step': step} | {f'test_{k}': v for k, v in results.items()}
   _write_json(os.path.join(s.workdir, 'eval.json'), out)
   logging.info('Eval of step %d: %s', step, json.dumps(out, sort_keys=True))
-  ckpt.close()
   return out
+
+
+def sample_checkpoint(config, workdir: str, num_samples: int, seed: int = 0) -> str:
+  """Writes `num_samples` new samples of the latest checkpoint in `workdir`.
+
+  Files: `samples/samples_STEP.png` (a grid) and `samples/samples_STEP.npz` (`images`,
+  uint8 (N, H, W, C)). Returns the .npz path.
+
+  Raises:
+    ConfigError: if `num_samples` < 1, the family cannot sample, or there is no checkpoint.
+  """
+  if num_samples < 1:
+    raise ConfigError(f'num_samples={num_samples} must be at least 1')
+  task, _ = build_task(config)
+  if task.sample_inputs is None:
+    raise ConfigError(f'model family {config.family!r} cannot sample yet')
+  s, state, step = _restore_latest(config, workdir)
+  inputs = s.task.sample_inputs(jax.random.PRNGKey(seed), num_samples)
+  fn = parallel.data_parallel(s.task.image_step, s.mesh, out_batched=True)
+  samples = parallel.gather(fn(state, _shard_rows(s, inputs)))[:num_samples]
+  name = f'{s.task.image_name}_{step:07d}'
+  _save_grid(s, images.grid(samples, int(np.ceil(np.sqrt(num_samples)))), 'samples',
+             f'{name}.png')
+  path = os.path.join(s.workdir, 'samples', f'{name}.npz')
+  if jax.process_index() == 0:
+    np.savez_compressed(path, images=(np.clip(samples, 0, 1) * 255).round().astype(np.uint8))
+  logging.info('Wrote %d samples of step %d to %s', num_samples, step, path)
+  return path

@@ -53,12 +53,13 @@ def read_metrics(workdir) -> list[dict]:
   return [json.loads(line) for line in lines]
 
 
-def train_losses(workdir) -> dict[int, float]:
-  return {row['step']: row['train/loss'] for row in read_metrics(workdir) if 'train/loss' in row}
+def train_losses(workdir, key: str = 'train/loss') -> dict[int, float]:
+  return {row['step']: row[key] for row in read_metrics(workdir) if key in row}
 
 
 def load_params(workdir, step: int):
-  """The parameters saved at `step`, as a flat dict of numpy arrays."""
+  """Everything saved at `step` (params, optimizer states, EMA, rng), as a flat dict of numpy
+  arrays keyed by path."""
   import numpy as np
   import orbax.checkpoint as ocp
   from flax import traverse_util
@@ -66,4 +67,39 @@ def load_params(workdir, step: int):
   path = pathlib.Path(workdir, 'checkpoints', str(step), 'default')
   with ocp.StandardCheckpointer() as ckptr:
     tree = ckptr.restore(path)
-  return {k: np.asarray(v) for k, v in traverse_util.flatten_dict(tree['params']).items()}
+  return {k: np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
+
+
+def write_fake_tfds(name: str, data_dir, sizes: dict[str, int]) -> None:
+  """Writes TFDS metadata for `name` with the given split sizes (no examples): with
+  `fake_examples` patched in, the dataset reads as prepared. For datasets that need the
+  internet (CIFAR-10, CelebA)."""
+  import tensorflow_datasets as tfds
+  from tensorflow_datasets.core import splits as splits_lib
+
+  builder = tfds.builder(name, data_dir=str(data_dir))
+  builder.info.set_splits(splits_lib.SplitDict([
+      splits_lib.SplitInfo(name=k, shard_lengths=[v], num_bytes=0) for k, v in sizes.items()]))
+  os.makedirs(builder.data_path, exist_ok=True)
+  builder.info.write_to_directory(builder.data_path)
+
+
+@pytest.fixture
+def fake_examples(monkeypatch):
+  """Makes every TFDS builder's `as_dataset` yield random examples of its features' shapes,
+  as many as its split metadata says (seeded: the same on every read)."""
+  import numpy as np
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
+
+  def as_dataset(self, split, **kwargs):
+    del kwargs
+    n = self.info.splits[split].num_examples
+    rng = np.random.default_rng(0)
+    features = self.info.features
+    examples = {'image': rng.integers(0, 256, (n, *features['image'].shape), dtype=np.uint8)}
+    if 'label' in features:
+      examples['label'] = rng.integers(0, features['label'].num_classes, n)
+    return tf.data.Dataset.from_tensor_slices(examples)
+
+  monkeypatch.setattr(tfds.core.DatasetBuilder, 'as_dataset', as_dataset)

@@ -18,6 +18,38 @@ from jgen.registry import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
+class ImageTransform:
+  """What is done to every stored image before anything else: a centred square crop of
+  `center_crop` pixels, then a resize to `resize` x `resize` (0: leave as it is)."""
+
+  center_crop: int = 0
+  resize: int = 0
+
+  def shape(self, stored_shape) -> tuple[int, int, int]:
+    h, w, c = stored_shape
+    if self.center_crop:
+      if self.center_crop > min(h, w):
+        raise ConfigError(f'data.center_crop={self.center_crop} exceeds the {h}x{w} images; '
+                          'use a smaller crop')
+      h = w = self.center_crop
+    if self.resize:
+      h = w = self.resize
+    return (h, w, c)
+
+  def __call__(self, image: tf.Tensor) -> tf.Tensor:
+    if self.center_crop:
+      h, w = image.shape[0], image.shape[1]
+      image = tf.image.crop_to_bounding_box(image, (h - self.center_crop) // 2,
+                                            (w - self.center_crop) // 2, self.center_crop,
+                                            self.center_crop)
+    if self.resize:
+      image = tf.image.resize(tf.cast(image, tf.float32), (self.resize, self.resize),
+                              antialias=True)
+      image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return image
+
+
+@dataclasses.dataclass(frozen=True)
 class DatasetInfo:
   """What the rest of jgen needs to know about a dataset."""
 
@@ -28,15 +60,18 @@ class DatasetInfo:
   num_classes: int
 
 
-def dataset_info(builder, train_split: str = 'train', test_split: str = 'test') -> DatasetInfo:
-  """Reads image shape, split sizes and class count from a prepared TFDS builder.
+def dataset_info(builder, train_split: str = 'train', test_split: str = 'test',
+                 transform: ImageTransform = ImageTransform()) -> DatasetInfo:
+  """Reads image shape (after `transform`), split sizes and class count from a TFDS builder.
+
+  Datasets without a `label` feature (CelebA) get label 0 everywhere and num_classes 0.
 
   Raises:
-    ConfigError: if the dataset lacks `image`/`label` features or the splits.
+    ConfigError: if the dataset lacks an `image` feature or the splits.
   """
   features = builder.info.features
-  if 'image' not in features or 'label' not in features:
-    raise ConfigError(f'dataset {builder.name!r} has no image/label features; '
+  if 'image' not in features:
+    raise ConfigError(f'dataset {builder.name!r} has no image feature; '
                       f'it has: {", ".join(features.keys())}')
   splits = builder.info.splits
   for split in (train_split, test_split):
@@ -45,19 +80,24 @@ def dataset_info(builder, train_split: str = 'train', test_split: str = 'test') 
                         f'it has: {", ".join(splits.keys())}')
   return DatasetInfo(
       name=builder.name,
-      image_shape=tuple(features['image'].shape),
+      image_shape=transform.shape(features['image'].shape),
       num_train=splits[train_split].num_examples,
       num_test=splits[test_split].num_examples,
-      num_classes=features['label'].num_classes,
+      num_classes=features['label'].num_classes if 'label' in features else 0,
   )
 
 
-def _read(builder, split: str) -> tf.data.Dataset:
-  """The split in its stored order, as uint8 images and int32 labels."""
+def _read(builder, split: str, transform: ImageTransform) -> tf.data.Dataset:
+  """The split in its stored order, as (transformed) uint8 images and int32 labels."""
   ds = builder.as_dataset(split=split, shuffle_files=False,
                           read_config=tfds.ReadConfig(interleave_cycle_length=1))
-  return ds.map(lambda ex: {'image': ex['image'], 'label': tf.cast(ex['label'], tf.int32)},
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  has_label = 'label' in builder.info.features
+
+  def example(ex):
+    label = tf.cast(ex['label'], tf.int32) if has_label else tf.constant(0, tf.int32)
+    return {'image': transform(ex['image']), 'label': label}
+
+  return ds.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def _to_float(batch):
@@ -78,7 +118,8 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 def train_batches(builder, *, split: str, global_batch_size: int, seed: int,
                   start_step: int = 0, process_index: int = 0, process_count: int = 1,
-                  shuffle_buffer: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+                  shuffle_buffer: int | None = None,
+                  transform: ImageTransform = ImageTransform()) -> Iterator[dict[str, np.ndarray]]:
   """Yields this process's part of every global training batch, from `start_step` on.
 
   Args:
@@ -90,6 +131,7 @@ def train_batches(builder, *, split: str, global_batch_size: int, seed: int,
     process_index: this JAX process.
     process_count: how many JAX processes share each global batch.
     shuffle_buffer: None shuffles the whole split each epoch.
+    transform: applied to every image before the (uint8, in-memory) cache.
 
   Yields:
     dicts of numpy arrays: `image` float32 (B, H, W, C) in [0, 1], `label` int32 (B,).
@@ -99,7 +141,7 @@ def train_batches(builder, *, split: str, global_batch_size: int, seed: int,
   if steps_per_epoch == 0:
     raise ConfigError(f'batch size {global_batch_size} exceeds the {num_examples} examples '
                       f'of split {split!r}; lower --config.batch_size')
-  base = _read(builder, split).cache()
+  base = _read(builder, split, transform).cache()
   epoch, skip = divmod(start_step, steps_per_epoch)
   local_rows = _local_rows(global_batch_size, process_index, process_count)
   while True:
@@ -114,13 +156,14 @@ def train_batches(builder, *, split: str, global_batch_size: int, seed: int,
 
 def eval_batches(builder, *, split: str, global_batch_size: int, process_index: int = 0,
                  process_count: int = 1,
-                 num_examples: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+                 num_examples: int | None = None,
+                 transform: ImageTransform = ImageTransform()) -> Iterator[dict[str, np.ndarray]]:
   """Yields every example of `split` once, the last batch padded, with a `mask`.
 
   No example is dropped: the last global batch is padded with zeros to full size and
   `mask` is 1.0 on real examples and 0.0 on padding, so metrics are exact.
   """
-  ds = _read(builder, split)
+  ds = _read(builder, split, transform)
   if num_examples is not None:
     ds = ds.take(num_examples)
   ds = ds.map(lambda ex: {**ex, 'mask': tf.constant(1.0, tf.float32)})

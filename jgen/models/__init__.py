@@ -9,11 +9,27 @@ from jgen.models.autoencoders import (
     conv_autoencoder,
     mlp_autoencoder,
 )
+from jgen.models.gans import (
+    GAN,
+    ConvDiscriminator,
+    ConvGenerator,
+    LatentSpec,
+    MLPDiscriminator,
+    MLPGenerator,
+    dcgan,
+    infogan,
+    latent_from_codes,
+    mlp_gan,
+    sample_latent,
+)
 from jgen.registry import ConfigError, Registry
 
 MODELS = Registry('model')
 MODELS.register('mlp_autoencoder')(mlp_autoencoder)
 MODELS.register('conv_autoencoder')(conv_autoencoder)
+MODELS.register('mlp_gan')(mlp_gan)
+MODELS.register('dcgan')(dcgan)
+MODELS.register('infogan')(infogan)
 
 
 def build_model(name: str, *, image_shape, **kwargs):
@@ -26,5 +42,7 @@ def build_model(name: str, *, image_shape, **kwargs):
 
 
 __all__ = [
-    'MODELS', 'Autoencoder', 'ConvDecoder', 'ConvEncoder', 'Decoder', 'Encoder', 'build_model'
+    'GAN', 'MODELS', 'Autoencoder', 'ConvDecoder', 'ConvDiscriminator', 'ConvEncoder',
+    'ConvGenerator', 'Decoder', 'Encoder', 'LatentSpec', 'MLPDiscriminator', 'MLPGenerator',
+    'build_model', 'latent_from_codes', 'sample_latent'
 ]

@@ -1,7 +1,12 @@
 """Layers shared by the model families."""
 
+import functools
+from collections.abc import Callable
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jgen.registry import Registry
 
@@ -26,3 +31,116 @@ def downsampled_size(size: int, times: int) -> int:
   for _ in range(times):
     size = -(-size // 2)
   return size
+
+
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _conv(x, kernel, padding):
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_NHWC)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_stride1(x: jax.Array, kernel: jax.Array, padding) -> jax.Array:
+  """A stride-1 NHWC convolution whose kernel gradient is one matmul over image patches.
+
+  Values and the input gradient are lax's own. XLA:CPU computes the kernel gradient of a
+  2x2 convolution with many channels on a slow path (about 940 ms against 15 ms for the
+  patch matmul, for 7x7x128 -> 8x8x256 at batch 128); the matmul is exact the same sum.
+
+  Args:
+    x: (B, H, W, Cin).
+    kernel: (kh, kw, Cin, Cout).
+    padding: ((top, bottom), (left, right)), a hashable tuple.
+  """
+  return _conv(x, kernel, padding)
+
+
+def _conv_fwd(x, kernel, padding):
+  return _conv(x, kernel, padding), (x, kernel)
+
+
+def _conv_bwd(padding, residuals, g):
+  x, kernel = residuals
+  kh, kw = kernel.shape[:2]
+  _, x_vjp = jax.vjp(lambda x: _conv(x, kernel, padding), x)
+  xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+  oh, ow = g.shape[1:3]
+  kernel_grad = jnp.stack([
+      jnp.stack([jnp.einsum('bhwc,bhwo->co', xp[:, u:u + oh, v:v + ow], g) for v in range(kw)])
+      for u in range(kh)])
+  return x_vjp(g)[0], kernel_grad
+
+
+conv_stride1.defvjp(_conv_fwd, _conv_bwd)
+
+
+def _phase_taps(kernel_size: int, pad: int, phase: int) -> tuple[int, list[int]]:
+  """The input offset of a phase's first tap, and its kernel taps in order.
+
+  Output pixel `2 * i + phase` of a stride-2 transposed convolution (kernel `k`, padding
+  `pad` of the dilated input, unflipped kernel as in `lax.conv_transpose`) is
+  sum_t w[t] * x[i + (phase + t - pad) / 2] over the taps t of matching parity.
+  """
+  taps = [t for t in range(kernel_size) if (phase + t - pad) % 2 == 0]
+  return (phase + taps[0] - pad) // 2, taps
+
+
+# Below this many output channels lax's own transposed convolution trains faster on CPU
+# (7 against 30 ms for 14x14x64 -> 28x28x1 at batch 128) and is kept.
+_SUBPIXEL_MIN_FEATURES = 16
+
+
+class SubPixelConvTranspose(nn.Module):
+  """A stride-2 transposed convolution computed as a stride-1 convolution + depth-to-space.
+
+  Exactly `nn.ConvTranspose(features, (k, k), strides=(2, 2), padding=((k // 2,) * 2,) * 2)`
+  (same `kernel` parameter and shape, output twice the input size; for k=4 it is PyTorch's
+  `ConvTranspose2d(k=4, stride=2, padding=1)` with a flipped kernel). Each of the four output
+  phases (row parity, column parity) is a stride-1 convolution of the input with k/2 x k/2
+  of the kernel's taps, so one convolution to 4x the channels, a shift per phase and a
+  depth-to-space give the same sums. With `conv_stride1`'s kernel gradient, a DCGAN layer
+  (7x7x128 -> 14x14x64, batch 128) trains about 9x faster on CPU than through
+  `lax.conv_transpose`; tests/test_models.py proves the equality of values and gradients.
+  With few output channels (an image layer) it is lax's transposed convolution itself.
+  """
+
+  features: int
+  kernel_size: int = 4
+  use_bias: bool = True
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  bias_init: Callable = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.kernel_size
+    if k % 2:
+      raise ValueError(f'SubPixelConvTranspose needs an even kernel_size, got {k}')
+    b, h, w, cin = x.shape
+    kernel = self.param('kernel', self.kernel_init, (k, k, cin, self.features))
+    pad = k // 2
+    if self.features < _SUBPIXEL_MIN_FEATURES:
+      y = jax.lax.conv_transpose(x, kernel.astype(x.dtype), (2, 2), ((pad, pad), (pad, pad)),
+                                 dimension_numbers=_NHWC)
+      return self._add_bias(y)
+    starts, taps = zip(*(_phase_taps(k, pad, a) for a in (0, 1)), strict=True)
+    lo, hi = -min(starts), max(starts) + k // 2 - 1
+    # The (k/2, k/2, cin, 2, 2, features) kernel of the four phases: a gather of the taps.
+    phase_kernels = [[kernel[np.ix_(taps[a], taps[c])] for c in (0, 1)] for a in (0, 1)]
+    stacked = jnp.stack([jnp.stack(row, axis=-2) for row in phase_kernels], axis=-3)
+    stacked = stacked.reshape(k // 2, k // 2, cin, 4 * self.features)
+    z = conv_stride1(x, stacked.astype(x.dtype), ((lo, hi), (lo, hi)))
+    z = z.reshape(*z.shape[:3], 2, 2, self.features)
+    # Phase (a, c) of output pixel (i, j) sits at z[i + start_a + lo, j + start_c + lo].
+    rows = []
+    for a in (0, 1):
+      r0 = starts[a] + lo
+      rows.append(jnp.stack([z[:, r0:r0 + h, starts[c] + lo:starts[c] + lo + w, a, c]
+                             for c in (0, 1)], axis=3))
+    y = jnp.stack(rows, axis=3)  # (B, H, W, 2 [row phase], 2 [col phase], features)
+    return self._add_bias(depth_to_space(y.reshape(b, h, w, 4 * self.features), 2))
+
+  def _add_bias(self, y):
+    if not self.use_bias:
+      return y
+    return y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)

@@ -6,7 +6,7 @@ show) and runs it. A new family (GAN, VAE) adds a module here and a line below.
 """
 
 from jgen.registry import Registry
-from jgen.steps import ae
+from jgen.steps import ae, gan
 from jgen.steps.task import Task
 
 FAMILIES = Registry('model family')
@@ -17,5 +17,6 @@ def build_task(config, image_shape) -> Task:
   return FAMILIES.get(config.family)(config, tuple(image_shape))
 
 FAMILIES.register('autoencoder')(ae.build_task)
+FAMILIES.register('gan')(gan.build_task)
 
 __all__ = ['FAMILIES', 'Task', 'build_task']

@@ -63,7 +63,8 @@ def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
       sq_err = reconstruction.mse(logits=logits, targets=images).mean()
       return loss, {'sq_err_per_image': sq_err}
 
-    (loss, aux), grads = jax.value_and_grad(loss_and_aux, has_aux=True)(state.params)
+    (loss, aux), grads = jax.value_and_grad(loss_and_aux, has_aux=True)(
+        parallel.per_device(state.params))
     grads = jax.lax.pmean(grads, parallel.AXIS)
     new_state = state.apply_gradients(grads=grads)
     updates = jax.tree.map(jnp.subtract, new_state.params, state.params)
@@ -123,4 +124,6 @@ def build_task(config, image_shape):
                                per_example_rng=config.model.get('dropout', 0.0) > 0)
   return Task(init_state=init_state, train_step=train_step,
               eval_step=make_eval_step(model, loss_fn), image_step=make_reconstruct(model),
-              image_name='reconstructions')
+              image_name='reconstructions',
+              image_inputs=lambda images: {'reconstructions': (images, min(len(images), 16))},
+              show_inputs=True)

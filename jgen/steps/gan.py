@@ -1,0 +1,272 @@
+"""GAN steps: `n_critic` discriminator updates, then one generator update, in one jit step.
+
+Per-device code for `parallel.data_parallel`, like the autoencoder steps. Each update
+differentiates its own network's loss with respect to its own parameters only, and
+changes nothing of the other network (tests/test_gan.py checks both directions for every
+loss). Latents, dropout masks and penalty mixes are keyed by the global example index, and
+batch statistics are averaged across devices, so a step does not depend on the device count.
+"""
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import scipy.optimize
+
+from jgen import evaluate, losses, models, optim, parallel
+from jgen.models.gans import GAN, latent_from_codes, sample_latent
+from jgen.registry import ConfigError
+from jgen.state import GANState
+from jgen.steps.task import Task
+
+
+def _apply(module, params, batch_stats, x, *, train: bool, dropout_keys=None):
+  """Applies a network in train or eval mode; returns (outputs, new batch statistics).
+
+  With `dropout_keys` (one per example) the network runs one example at a time under vmap,
+  so each example's dropout mask comes from its own key.
+  """
+  variables = {'params': params} | ({'batch_stats': batch_stats} if batch_stats else {})
+  if dropout_keys is not None:
+    def one(xi, key):
+      return module.apply(variables, xi[None], train=train, rngs={'dropout': key})
+    out = jax.vmap(one)(x, dropout_keys)
+    return jax.tree.map(lambda a: a.reshape(a.shape[0], *a.shape[2:]), out), batch_stats
+  if train and batch_stats:
+    out, updates = module.apply(variables, x, train=True, mutable=['batch_stats'])
+    return out, updates['batch_stats']
+  return module.apply(variables, x, train=train), batch_stats
+
+
+def _info_loss(out, latent, category_weight: float, continuous_weight: float):
+  """InfoGAN's mutual-information term (its negated lower bound, up to a constant):
+  cross-entropy of Q's categorical posterior, plus the Gaussian (unit variance) negative
+  log-likelihood of the continuous codes."""
+  loss = jnp.zeros(())
+  if 'code_logits' in out:
+    loss += category_weight * optax.softmax_cross_entropy_with_integer_labels(
+        out['code_logits'], latent['category']).mean()
+  if 'code_mean' in out:
+    loss += continuous_weight * (
+        0.5 * jnp.square(out['code_mean'] - latent['code'])).sum(axis=-1).mean()
+  return loss
+
+
+def _d_value(logits, probabilistic: bool):
+  """What to report of D's outputs: the mean probability D(x), or the mean critic value."""
+  return jax.nn.sigmoid(logits).mean() if probabilistic else logits.mean()
+
+
+class GANSteps:
+  """The per-device updates of one GAN, closed over its model and its loss settings.
+
+  Args:
+    model: a `GAN`.
+    adversarial: an `AdversarialLoss`.
+    penalty: a penalty function or None; `penalty_weight` scales it.
+    n_critic: discriminator updates per step.
+    ema_decay: of the generator's parameter average.
+    info_weights: (categorical, continuous) weights of InfoGAN's term.
+    dropout: whether the discriminator uses dropout (then it runs per example).
+  """
+
+  def __init__(self, model: GAN, adversarial, *, penalty: Callable | None = None,
+               penalty_weight: float = 0.0, n_critic: int = 1, ema_decay: float = 0.999,
+               info_weights: tuple[float, float] = (1.0, 1.0), dropout: bool = False):
+    self.model, self.adv = model, adversarial
+    self.penalty, self.penalty_weight = penalty, penalty_weight
+    self.n_critic, self.ema_decay = n_critic, ema_decay
+    self.info_weights, self.dropout = info_weights, dropout
+
+  def _keys(self, key, batch_size):
+    """Per-example keys for the latent, the real and fake dropout masks, the penalty mix."""
+    keys = parallel.example_keys(key, batch_size)
+    return jax.vmap(functools.partial(jax.random.split, num=4), out_axes=1)(keys)
+
+  def _latents(self, keys):
+    return jax.vmap(functools.partial(sample_latent, spec=self.model.latent))(keys)
+
+  def _discriminate(self, params, stats, x, keys=None):
+    return _apply(self.model.discriminator, params, stats, x, train=True,
+                  dropout_keys=keys if self.dropout else None)
+
+  def d_update(self, state: GANState, real, key) -> tuple[GANState, dict]:
+    """One discriminator update on `real` images in [-1, 1] and as many generated ones."""
+    k_latent, k_real, k_fake, k_mix = self._keys(key, real.shape[0])
+    latent = self._latents(k_latent)
+    fake, _ = _apply(self.model.generator, state.g_params, state.g_batch_stats, latent['z'],
+                     train=True)
+    fake = jax.lax.stop_gradient(fake)  # The D update never reaches back into G.
+
+    def loss_fn(d_params):
+      out_real, stats = self._discriminate(d_params, state.d_batch_stats, real, k_real)
+      out_fake, stats = self._discriminate(d_params, stats, fake, k_fake)
+      adv = self.adv.d_loss(real_logits=out_real['logits'], fake_logits=out_fake['logits'])
+      parts = {'d_adv': adv.mean()}
+      if self.penalty is not None:
+        critic = lambda x: self._discriminate(d_params, stats, x, k_real)[0]['logits']  # noqa: E731
+        mix = jax.vmap(jax.random.uniform)(k_mix)
+        parts['d_penalty'] = self.penalty(critic=critic, real=real, fake=fake, mix=mix).mean()
+      parts['d_info'] = _info_loss(out_fake, latent, *self.info_weights)
+      loss = parts['d_adv'] + self.penalty_weight * parts.get('d_penalty', 0.0) + parts['d_info']
+      return loss, (stats, parts, out_real, out_fake)
+
+    (loss, (stats, parts, out_real, out_fake)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(parallel.per_device(state.d_params))
+    grads = jax.lax.pmean(grads, parallel.AXIS)
+    updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
+    new = state.replace(d_params=optax.apply_updates(state.d_params, updates),
+                        d_opt_state=opt_state, d_batch_stats=stats)
+    metrics = {'d_loss': loss, **parts,
+               'd_real': _d_value(out_real['logits'], self.adv.probabilistic),
+               'd_fake': _d_value(out_fake['logits'], self.adv.probabilistic),
+               'l2_grads_d': optax.tree.norm(grads),
+               'l2_params_d': optax.tree.norm(new.d_params)}
+    return new, metrics
+
+  def g_update(self, state: GANState, batch_size: int, key) -> tuple[GANState, dict]:
+    """One generator update on `batch_size` fresh latents, through the current D."""
+    k_latent, _, k_fake, _ = self._keys(key, batch_size)
+    latent = self._latents(k_latent)
+
+    def loss_fn(g_params):
+      fake, g_stats = _apply(self.model.generator, g_params, state.g_batch_stats, latent['z'],
+                             train=True)
+      # D's statistics updates from this pass are dropped: the G update leaves D as it is.
+      out, _ = self._discriminate(state.d_params, state.d_batch_stats, fake, k_fake)
+      parts = {'g_adv': self.adv.g_loss(fake_logits=out['logits']).mean(),
+               'g_info': _info_loss(out, latent, *self.info_weights)}
+      accuracy = ((out['code_logits'].argmax(-1) == latent['category']).mean()
+                  if 'code_logits' in out else None)
+      return parts['g_adv'] + parts['g_info'], (g_stats, parts, accuracy)
+
+    (loss, (g_stats, parts, accuracy)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(parallel.per_device(state.g_params))
+    grads = jax.lax.pmean(grads, parallel.AXIS)
+    updates, opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    ema = optax.incremental_update(g_params, state.ema_g_params, 1.0 - self.ema_decay)
+    new = state.replace(g_params=g_params, g_opt_state=opt_state, g_batch_stats=g_stats,
+                        ema_g_params=ema)
+    metrics = {'g_loss': loss, **parts, 'l2_grads_g': optax.tree.norm(grads),
+               'l2_params_g': optax.tree.norm(g_params)}
+    if accuracy is not None:
+      metrics['fake_code_accuracy'] = accuracy
+    return new, metrics
+
+  def train_step(self, state: GANState, batch):
+    """`n_critic` D updates (one per micro-batch of the batch), one G update, step + 1.
+
+    The batch holds `n_critic` micro-batches of real images, interleaved (row i belongs to
+    micro-batch i % n_critic), so that every device count groups the same global rows.
+    """
+    images = batch['image'] * 2.0 - 1.0
+    b = images.shape[0] // self.n_critic
+    micro = images.reshape(b, self.n_critic, *images.shape[1:]).swapaxes(0, 1)
+    key = jax.random.fold_in(state.rng, state.step)
+    for i in range(self.n_critic):
+      state, d_metrics = self.d_update(state, micro[i], jax.random.fold_in(key, i))
+    state, g_metrics = self.g_update(state, b, jax.random.fold_in(key, self.n_critic))
+    state = state.replace(step=state.step + 1)
+    return state, jax.lax.pmean(d_metrics | g_metrics, parallel.AXIS)
+
+  def eval_step(self, state: GANState, batch):
+    """Masked sums over real test images: D's value, and InfoGAN's code/label counts."""
+    images, mask = batch['image'] * 2.0 - 1.0, batch['mask']
+    out, _ = _apply(self.model.discriminator, state.d_params, state.d_batch_stats, images,
+                    train=False)
+    value = jax.nn.sigmoid(out['logits']) if self.adv.probabilistic else out['logits']
+    sums = {'d_real': (value * mask).sum(), 'count': mask.sum()}
+    if 'code_logits' in out:
+      # counts[label, code]: which categorical code Q assigns to test images of each label.
+      k = out['code_logits'].shape[-1]
+      pairs = jax.nn.one_hot(batch['label'], k)[:, :, None] * jax.nn.one_hot(
+          out['code_logits'].argmax(-1), k)[:, None, :]
+      sums['code_counts'] = (pairs * mask[:, None, None]).sum(0)
+    return jax.lax.psum(sums, parallel.AXIS)
+
+  def generate(self, state: GANState, z):
+    """Images in [0, 1] from latents, by the EMA generator (batch norm in eval mode)."""
+    images, _ = _apply(self.model.generator, state.ema_g_params, state.g_batch_stats, z,
+                       train=False)
+    return (images + 1.0) / 2.0
+
+
+def code_accuracy(counts: np.ndarray) -> float:
+  """Accuracy of a categorical code as a classifier, under the best one-to-one mapping of
+  codes to labels (Hungarian algorithm on the label x code count matrix)."""
+  rows, cols = scipy.optimize.linear_sum_assignment(counts, maximize=True)
+  return float(counts[rows, cols].sum() / counts.sum())
+
+
+def summarize(sums: dict) -> dict[str, float]:
+  """Means of the eval step's sums, and InfoGAN's code accuracy from its count matrix."""
+  sums = dict(sums)
+  counts = sums.pop('code_counts', None)
+  out = {} if counts is None else {'code_accuracy': code_accuracy(np.asarray(counts))}
+  return out | evaluate.mean_of_sums(sums)
+
+
+def image_inputs(spec, num_samples: int, seed: int = 0) -> dict[str, tuple[np.ndarray, int]]:
+  """Fixed latents for the grids shown over training: samples, and InfoGAN's traversals.
+
+  Traversal grids (Chen et al.'s figure 2): one noise vector for the whole grid; rows are the
+  categorical code's values; columns vary noise (`traversal_category`) or one continuous
+  code from -2 to 2 with the others at 0 (`traversal_code{j}`).
+  """
+  keys = jax.random.split(jax.random.PRNGKey(seed), num_samples)
+  out = {'samples': (np.asarray(jax.vmap(functools.partial(sample_latent, spec=spec))(keys)['z']),
+                     int(np.ceil(np.sqrt(num_samples))))}
+  if not spec.categories:
+    return out
+  k, n = spec.categories, 10
+  rows = np.repeat(np.arange(k), n)
+  noise = np.asarray(jax.random.uniform(jax.random.PRNGKey(seed + 1), (n, spec.noise_dim),
+                                        minval=-1.0, maxval=1.0))
+  zeros = np.zeros((k * n, spec.continuous), np.float32)
+  out['traversal_category'] = (
+      np.asarray(latent_from_codes(np.tile(noise, (k, 1)), rows, zeros, spec)), n)
+  for j in range(spec.continuous):
+    codes = zeros.copy()
+    codes[:, j] = np.tile(np.linspace(-2.0, 2.0, n), k)
+    out[f'traversal_code{j + 1}'] = (
+        np.asarray(latent_from_codes(np.repeat(noise[:1], k * n, 0), rows, codes, spec)), n)
+  return out
+
+
+def build_task(config, image_shape) -> Task:
+  """The GAN `Task`: model by name, losses and penalty by name, two optimizers (TTUR)."""
+  gan = config.gan
+  model = models.build_model(**config.model, image_shape=image_shape, axis_name=parallel.AXIS)
+  if gan.n_critic < 1:
+    raise ConfigError(f'gan.n_critic={gan.n_critic} must be at least 1')
+  dropout = getattr(model.discriminator, 'dropout', 0.0) > 0
+  penalty = losses.get_penalty(gan.penalty) if gan.penalty else None
+  if penalty and getattr(model.discriminator, 'norm', 'none') == 'batch':
+    raise ConfigError(f'penalty {gan.penalty!r} needs per-example gradients, which batch norm '
+                      'in the discriminator mixes; set --config.model.discriminator_norm=layer')
+  steps = GANSteps(model, losses.get_adversarial_loss(gan.loss), penalty=penalty,
+                   penalty_weight=gan.penalty_weight, n_critic=gan.n_critic,
+                   ema_decay=gan.ema_decay,
+                   info_weights=(gan.info_weight, gan.info_continuous_weight), dropout=dropout)
+  g_tx = optim.build_optimizer(config.g_optimizer, config.num_train_steps)
+  d_tx = optim.build_optimizer(config.d_optimizer, config.num_train_steps * gan.n_critic)
+
+  def init_state(rng):
+    init_key, state_key = jax.random.split(rng)
+    z = jnp.zeros((2, model.latent.size), jnp.float32)
+    variables = jax.jit(functools.partial(model.init, train=False))(init_key, z)
+    return GANState.create(variables=variables, g_tx=g_tx, d_tx=d_tx, rng=state_key)
+
+  def sample_inputs(key, n):
+    keys = jax.random.split(key, n)
+    return np.asarray(jax.vmap(functools.partial(sample_latent, spec=model.latent))(keys)['z'])
+
+  return Task(init_state=init_state, train_step=steps.train_step, eval_step=steps.eval_step,
+              image_step=steps.generate, image_name='samples',
+              image_inputs=lambda _: image_inputs(model.latent, config.num_image_examples),
+              summarize=summarize, progress_keys=('d_loss', 'g_loss'),
+              batch_multiplier=gan.n_critic, sample_inputs=sample_inputs)

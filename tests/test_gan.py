@@ -1,0 +1,265 @@
+"""GAN pieces: losses and penalties against numpy, the sub-pixel layer against
+nn.ConvTranspose, model shapes and sizes, updates that touch only their own network."""
+
+import functools
+import itertools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import dcgan_mnist, gan_mnist, infogan_mnist, wgan_gp_mnist
+from jgen import losses, models, parallel
+from jgen.models import layers
+from jgen.steps import gan
+
+
+def _softplus(x):
+  return np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)
+
+
+def _sigmoid(x):
+  return 1 / (1 + np.exp(-x))
+
+
+# Each loss written from its paper's formula, in probabilities where it has them.
+NUMPY_LOSSES = {
+    'minimax': (lambda r, f: -np.log(_sigmoid(r)) - np.log(1 - _sigmoid(f)),
+                lambda f: np.log(1 - _sigmoid(f))),
+    'non_saturating': (lambda r, f: -np.log(_sigmoid(r)) - np.log(1 - _sigmoid(f)),
+                       lambda f: -np.log(_sigmoid(f))),
+    'hinge': (lambda r, f: np.maximum(0, 1 - r) + np.maximum(0, 1 + f), lambda f: -f),
+    'least_squares': (lambda r, f: 0.5 * (r - 1) ** 2 + 0.5 * f ** 2,
+                      lambda f: 0.5 * (f - 1) ** 2),
+    'wasserstein': (lambda r, f: f - r, lambda f: -f),
+}
+
+
+@pytest.mark.parametrize('name', sorted(NUMPY_LOSSES))
+def test_adversarial_losses_match_numpy(name):
+  rng = np.random.default_rng(0)
+  real, fake = rng.normal(0, 2, 64).astype(np.float32), rng.normal(0, 2, 64).astype(np.float32)
+  loss = losses.get_adversarial_loss(name)
+  want_d, want_g = NUMPY_LOSSES[name]
+  np.testing.assert_allclose(loss.d_loss(real_logits=real, fake_logits=fake), want_d(real, fake),
+                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(loss.g_loss(fake_logits=fake), want_g(fake), rtol=1e-5, atol=1e-5)
+
+
+def test_minimax_is_stable_where_probabilities_saturate():
+  big = jnp.array([-200.0, 200.0])
+  for name in ('minimax', 'non_saturating'):
+    loss = losses.get_adversarial_loss(name)
+    assert np.isfinite(loss.d_loss(real_logits=big, fake_logits=-big)).all()
+    g_loss = loss.g_loss
+    assert np.isfinite(jax.grad(lambda f, g=g_loss: g(fake_logits=f).sum())(big)).all()
+
+
+def test_penalties_match_numpy():
+  rng = np.random.default_rng(1)
+  real = rng.normal(size=(5, 3, 3, 2)).astype(np.float32)
+  fake = rng.normal(size=(5, 3, 3, 2)).astype(np.float32)
+  mix = rng.uniform(size=5).astype(np.float32)
+  w = rng.normal(size=(3, 3, 2)).astype(np.float32)
+  linear = lambda x: (x * w).sum(axis=(1, 2, 3))  # noqa: E731  Gradient: w for every example.
+  quadratic = lambda x: 0.5 * (x ** 2).sum(axis=(1, 2, 3))  # noqa: E731  Gradient: x.
+  x_hat = mix[:, None, None, None] * real + (1 - mix[:, None, None, None]) * fake
+  norm = lambda x: np.sqrt((x ** 2).reshape(len(x), -1).sum(-1))  # noqa: E731
+  gp = losses.get_penalty('gradient_penalty')
+  r1 = losses.get_penalty('r1')
+  np.testing.assert_allclose(gp(critic=linear, real=real, fake=fake, mix=mix),
+                             np.full(5, (np.linalg.norm(w) - 1) ** 2), rtol=1e-4)
+  np.testing.assert_allclose(gp(critic=quadratic, real=real, fake=fake, mix=mix),
+                             (norm(x_hat) - 1) ** 2, rtol=1e-4)
+  np.testing.assert_allclose(r1(critic=quadratic, real=real, fake=fake, mix=mix),
+                             0.5 * norm(real) ** 2, rtol=1e-4)
+  np.testing.assert_allclose(r1(critic=linear, real=real, fake=fake, mix=mix),
+                             np.full(5, 0.5 * np.linalg.norm(w) ** 2), rtol=1e-4)
+
+
+def test_unknown_loss_names_list_the_known_ones():
+  with pytest.raises(ValueError, match='hinge, least_squares, minimax'):
+    losses.get_adversarial_loss('hinged')
+
+
+@pytest.mark.parametrize('kernel_size, features, size', [
+    (4, 32, (7, 7)), (4, 32, (4, 5)), (2, 32, (6, 6)), (6, 32, (5, 4)), (4, 3, (7, 7))])
+def test_subpixel_layer_is_exactly_conv_transpose(kernel_size, features, size):
+  """Same parameters, same values, same gradients (input, kernel, bias) as nn.ConvTranspose;
+  `features` 3 takes the layer's lax.conv_transpose path, 32 the sub-pixel one."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, *size, 16))
+  ours = layers.SubPixelConvTranspose(features, kernel_size)
+  theirs = nn.ConvTranspose(features, (kernel_size,) * 2, strides=(2, 2),
+                            padding=((kernel_size // 2,) * 2,) * 2)
+  params = ours.init(jax.random.PRNGKey(1), x)
+  params = jax.tree.map(lambda p: p + 0.1, params)  # A non-zero bias.
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape,
+                                                         theirs.init(jax.random.PRNGKey(1), x))
+  y_ours, y_theirs = ours.apply(params, x), theirs.apply(params, x)
+  assert y_ours.shape == (3, 2 * size[0], 2 * size[1], features)
+  np.testing.assert_allclose(y_ours, y_theirs, rtol=1e-5, atol=1e-5)
+  target = jax.random.normal(jax.random.PRNGKey(2), y_ours.shape)
+  loss = lambda mod: lambda p, x: ((mod.apply(p, x) - target) ** 2).sum()  # noqa: E731
+  g_ours = jax.grad(loss(ours), argnums=(0, 1))(params, x)
+  g_theirs = jax.grad(loss(theirs), argnums=(0, 1))(params, x)
+  for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_theirs), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * np.abs(b).max())
+
+
+def test_conv_stride1_gradients_are_lax_gradients():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 6, 8))
+  k = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 8, 4))
+  pad = ((1, 0), (1, 2))
+  fast = lambda x, k: (layers.conv_stride1(x, k, pad) ** 2).sum()  # noqa: E731
+  ref = lambda x, k: (layers._conv(x, k, pad) ** 2).sum()  # noqa: E731
+  for a, b in zip(jax.grad(fast, (0, 1))(x, k), jax.grad(ref, (0, 1))(x, k), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def _count(tree) -> int:
+  return sum(x.size for x in jax.tree.leaves(tree))
+
+
+@pytest.mark.parametrize('shape', [(28, 28, 1), (32, 32, 3), (64, 64, 3), (30, 26, 1)])
+def test_dcgan_has_the_image_shape(shape):
+  model = models.build_model('dcgan', image_shape=shape)
+  z = jnp.zeros((2, 100))
+  variables = model.init(jax.random.PRNGKey(0), z)
+  images = model.apply(variables, z, method='generate')
+  assert images.shape == (2, *shape)
+  assert np.all(np.abs(images) <= 1)
+  out = model.apply(variables, images, method='discriminate')
+  assert out['logits'].shape == (2,)
+
+
+def test_dcgan_mnist_has_radford_sizes():
+  variables = models.build_model('dcgan', image_shape=(28, 28, 1)).init(
+      jax.random.PRNGKey(0), jnp.zeros((1, 100)))
+  params, stats = variables['params'], variables['batch_stats']
+  # G: dense 100 -> 7x7x128, BN, 4x4 up to 64, BN, 4x4 up to 1 (biases included).
+  g = (100 * 6272 + 6272) + 2 * 128 + (16 * 128 * 64 + 64) + 2 * 64 + (16 * 64 + 1)
+  # D: 4x4 conv 1 -> 64, 4x4 conv 64 -> 128, BN, dense 7x7x128 -> 1.
+  d = (16 * 64 + 64) + (16 * 64 * 128 + 128) + 2 * 128 + (6272 + 1)
+  assert _count(params['generator']) == g
+  assert _count(params['discriminator']) == d
+  assert _count(stats) == 2 * (128 + 64) + 2 * 128  # Running means and variances.
+
+
+def test_generator_upsampling_forms_agree():
+  z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
+  sub = models.build_model('dcgan', image_shape=(28, 28, 1))
+  tr = models.build_model('dcgan', image_shape=(28, 28, 1), upsampling='transpose')
+  variables = sub.init(jax.random.PRNGKey(1), z)
+  np.testing.assert_allclose(sub.apply(variables, z, method='generate'),
+                             tr.apply(variables, z, method='generate'), atol=1e-5)
+
+
+def test_infogan_and_mlp_gan_outputs():
+  info = models.build_model('infogan', image_shape=(28, 28, 1))
+  assert info.latent.size == 62 + 10 + 2
+  z = jnp.zeros((3, info.latent.size))
+  variables = info.init(jax.random.PRNGKey(0), z)
+  out = info.apply(variables, z)
+  assert out['logits'].shape == (3,)
+  assert out['code_logits'].shape == (3, 10) and out['code_mean'].shape == (3, 2)
+  mlp = models.build_model('mlp_gan', image_shape=(28, 28, 1))
+  variables = mlp.init(jax.random.PRNGKey(0), jnp.zeros((3, 100)))
+  assert mlp.apply(variables, jnp.zeros((3, 100)), method='generate').shape == (3, 28, 28, 1)
+  # G 100-1200-1200-784; D maxout 784-240x5-240x5-1.
+  assert _count(variables['params']['generator']) == 101 * 1200 + 1201 * 1200 + 1201 * 784
+  assert _count(variables['params']['discriminator']) == 785 * 1200 + 241 * 1200 + 241
+
+
+def test_latents_have_the_spec():
+  spec = models.LatentSpec(noise_dim=5, noise='uniform', categories=4, continuous=2)
+  keys = jax.random.split(jax.random.PRNGKey(0), 500)
+  latent = jax.vmap(functools.partial(models.sample_latent, spec=spec))(keys)
+  z = np.asarray(latent['z'])
+  assert z.shape == (500, 11)
+  assert np.all(np.abs(z[:, :5]) <= 1) and np.all(np.abs(z[:, 9:]) <= 1)
+  np.testing.assert_array_equal(z[:, 5:9], np.eye(4)[np.asarray(latent['category'])])
+  assert set(np.asarray(latent['category'])) == {0, 1, 2, 3}
+  np.testing.assert_array_equal(z[:, 9:], latent['code'])
+  grids = gan.image_inputs(spec, 16)
+  assert grids['samples'][0].shape == (16, 11) and grids['samples'][1] == 4
+  for name in ('traversal_category', 'traversal_code1', 'traversal_code2'):
+    rows, ncols = grids[name]
+    assert rows.shape == (40, 11) and ncols == 10
+    np.testing.assert_array_equal(rows[:, 5:9].argmax(-1), np.repeat(np.arange(4), 10))
+  code1 = grids['traversal_code1'][0]
+  np.testing.assert_allclose(code1[:10, 9], np.linspace(-2, 2, 10))
+  assert np.all(code1[:, 10] == 0) and np.all(code1[:, :5] == code1[:1, :5])
+
+
+def test_code_accuracy_takes_the_best_one_to_one_mapping():
+  rng = np.random.default_rng(0)
+  counts = rng.integers(0, 50, (5, 5)).astype(float)
+  best = max(sum(counts[i, p[i]] for i in range(5)) for p in itertools.permutations(range(5)))
+  assert gan.code_accuracy(counts) == pytest.approx(best / counts.sum())
+  assert gan.code_accuracy(np.eye(10)[np.random.default_rng(1).permutation(10)] * 7) == 1.0
+
+
+# --- Updates touch only their own network ----------------------------------------------------
+
+def _config(module, **overrides):
+  config = module.get_config('smoke')
+  with config.unlocked():
+    for key, value in overrides.items():
+      node = config
+      *path, last = key.split('.')
+      for part in path:
+        node = node[part]
+      node[last] = value
+  return config
+
+
+ISOLATION_CASES = {
+    **{loss: (dcgan_mnist, {'gan.loss': loss}) for loss in NUMPY_LOSSES},
+    'gradient_penalty': (wgan_gp_mnist, {}),
+    'r1': (dcgan_mnist, {'gan.loss': 'non_saturating', 'gan.penalty': 'r1',
+                         'gan.penalty_weight': 1.0, 'model.discriminator_norm': 'layer'}),
+    'infogan': (infogan_mnist, {}),
+    'mlp_gan_dropout': (gan_mnist, {}),
+}
+
+
+def _tree_equal(a, b) -> bool:
+  a, b = jax.tree.leaves(a), jax.tree.leaves(b)
+  return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize('case', sorted(ISOLATION_CASES))
+def test_each_update_changes_only_its_own_network(case):
+  """The D update leaves G's params, optimizer state, statistics and EMA exactly as they
+  were (no gradient of the D loss reaches G), and the G update leaves all of D's."""
+  module, overrides = ISOLATION_CASES[case]
+  config = _config(module, **overrides)
+  task = gan.build_task(config, (28, 28, 1))
+  steps = task.train_step.__self__
+  mesh = parallel.make_mesh()
+  state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
+  real = parallel.shard_batch(mesh, np.random.default_rng(1).uniform(
+      -1, 1, (8, 28, 28, 1)).astype(np.float32))
+  d_fn = parallel.data_parallel(lambda s, x: steps.d_update(s, x, jax.random.PRNGKey(2))[0],
+                                mesh)
+  g_fn = parallel.data_parallel(lambda s, x: steps.g_update(s, x.shape[0],
+                                                            jax.random.PRNGKey(3))[0], mesh)
+  after_d = d_fn(state, real)
+  after_g = g_fn(state, real)
+  g_fields = ('g_params', 'g_opt_state', 'g_batch_stats', 'ema_g_params')
+  d_fields = ('d_params', 'd_opt_state', 'd_batch_stats')
+  for field in g_fields:
+    assert _tree_equal(getattr(after_d, field), getattr(state, field)), field
+  for field in d_fields:
+    assert _tree_equal(getattr(after_g, field), getattr(state, field)), field
+  assert not _tree_equal(after_d.d_params, state.d_params)
+  assert not _tree_equal(after_g.g_params, state.g_params)
+  assert not _tree_equal(after_g.ema_g_params, state.ema_g_params)
+
+
+def test_penalty_with_batch_norm_in_the_critic_is_refused():
+  config = _config(dcgan_mnist, **{'gan.penalty': 'r1', 'gan.penalty_weight': 1.0})
+  with pytest.raises(ValueError, match='discriminator_norm=layer'):
+    gan.build_task(config, (28, 28, 1))
