@@ -8,8 +8,8 @@ Variants, interleaved over several rounds (median reported) so machine noise hit
   jgen_convT: the same step with nn.ConvTranspose upsampling (the same function);
   torch:      the same architecture in PyTorch eager, trained as PyTorch's DCGAN example
               trains it (D on real, D on detached fake, then G through D), Adam 2e-4/0.5.
-Both sides use BCE-with-logits losses and the same layer sizes; threads are left at each
-library's default (all cores).
+Both sides use BCE-with-logits losses, the same layer sizes and no bias before batch norm;
+threads are left at each library's default (all cores).
 """
 
 import pathlib
@@ -57,10 +57,10 @@ def _torch_variant(images, noise_dim=100, features=64):
   class Generator(nn.Module):
     def __init__(self):
       super().__init__()
-      self.project = nn.Linear(noise_dim, 7 * 7 * 2 * features)
+      self.project = nn.Linear(noise_dim, 7 * 7 * 2 * features, bias=False)
       self.net = nn.Sequential(
           nn.BatchNorm2d(2 * features), nn.ReLU(),
-          nn.ConvTranspose2d(2 * features, features, 4, 2, 1), nn.BatchNorm2d(features),
+          nn.ConvTranspose2d(2 * features, features, 4, 2, 1, bias=False), nn.BatchNorm2d(features),
           nn.ReLU(), nn.ConvTranspose2d(features, 1, 4, 2, 1), nn.Tanh())
 
     def forward(self, z):
@@ -68,7 +68,7 @@ def _torch_variant(images, noise_dim=100, features=64):
 
   d = nn.Sequential(
       nn.Conv2d(1, features, 4, 2, 1), nn.LeakyReLU(0.2),
-      nn.Conv2d(features, 2 * features, 4, 2, 1), nn.BatchNorm2d(2 * features),
+      nn.Conv2d(features, 2 * features, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * features),
       nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(7 * 7 * 2 * features, 1))
   g = Generator()
   opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -65,8 +65,8 @@ def gan_config() -> ml_collections.ConfigDict:
   config.gan.info_weight = 1.0  # InfoGAN: weight of the categorical code's term.
   config.gan.info_continuous_weight = 1.0  # InfoGAN: weight of the continuous codes' term.
   # Two-timescale updates (TTUR): each network has its own learning rate and betas.
-  config.g_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999)
-  config.d_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999)
+  config.g_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)
+  config.d_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)
   config.num_image_examples = 64
   return config
 

@@ -139,9 +139,10 @@ def test_dcgan_mnist_has_radford_sizes():
       jax.random.PRNGKey(0), jnp.zeros((1, 100)))
   params, stats = variables['params'], variables['batch_stats']
   # G: dense 100 -> 7x7x128, BN, 4x4 up to 64, BN, 4x4 up to 1 (biases included).
-  g = (100 * 6272 + 6272) + 2 * 128 + (16 * 128 * 64 + 64) + 2 * 64 + (16 * 64 + 1)
+  # No bias where batch norm follows (as PyTorch's DCGAN example).
+  g = 100 * 6272 + 2 * 128 + 16 * 128 * 64 + 2 * 64 + (16 * 64 + 1)
   # D: 4x4 conv 1 -> 64, 4x4 conv 64 -> 128, BN, dense 7x7x128 -> 1.
-  d = (16 * 64 + 64) + (16 * 64 * 128 + 128) + 2 * 128 + (6272 + 1)
+  d = (16 * 64 + 64) + 16 * 64 * 128 + 2 * 128 + (6272 + 1)
   assert _count(params['generator']) == g
   assert _count(params['discriminator']) == d
   assert _count(stats) == 2 * (128 + 64) + 2 * 128  # Running means and variances.

@@ -16,6 +16,8 @@ from conftest import ROOT, is_prepared, load_params, read_metrics, run_jgen, tra
 
 CONFIGS = sorted(p.name for p in (ROOT / 'configs').glob('*.py')
                  if p.name not in ('__init__.py', 'common.py'))
+# Configs whose datasets need the internet: they train on fake examples in test_gan_run.py.
+ONLINE_CONFIGS = ('dcgan_celeba64.py', 'dcgan_cifar10.py')
 
 
 @pytest.fixture(scope='module')
@@ -26,16 +28,25 @@ def smoke_run(tmp_path_factory, mnist_builder):
   return workdir
 
 
-@pytest.mark.parametrize('config', CONFIGS)
+@pytest.mark.parametrize('config', [c for c in CONFIGS if c not in ONLINE_CONFIGS])
 def test_every_config_trains_its_smoke_variant(config, tmp_path, mnist_builder):
   if 'fashion' in config and not is_prepared('fashion_mnist'):
     pytest.skip('fashion_mnist not prepared (needs dataset-fashion-mnist or the internet)')
   run_jgen('--config', f'configs/{config}:smoke', '--workdir', str(tmp_path))
   results = json.loads((tmp_path / 'results.json').read_text())
-  for key in ('test_sq_err_per_image', 'test_loss', 'train_examples_per_sec', 'wall_clock_s'):
-    assert np.isfinite(results[key]), key
-  assert results['test_sq_err_per_image'] > 0
-  assert sorted(os.listdir(tmp_path / 'images'))  # Reconstruction grids as PNG.
+  for key, value in results.items():
+    assert np.isfinite(value), key
+  gan = 'gan' in config
+  wanted = ['test_d_real', 'final_train_d_loss', 'final_train_g_loss'] if gan else [
+      'test_sq_err_per_image', 'test_loss', 'final_train_loss']
+  for key in wanted + ['train_examples_per_sec', 'wall_clock_s']:
+    assert key in results, key
+  images = sorted(os.listdir(tmp_path / 'images'))  # Sample or reconstruction grids.
+  prefixes = {name.rsplit('_', 1)[0] for name in images}
+  assert prefixes == ({'samples', 'traversal_category', 'traversal_code1', 'traversal_code2'}
+                      if 'infogan' in config else {'samples'} if gan else {'reconstructions'})
+  if 'infogan' in config:
+    assert 0 < results['test_code_accuracy'] <= 1
   assert list(tmp_path.glob('events.out.tfevents.*'))
 
 
@@ -44,8 +55,12 @@ def test_smoke_run_learns(smoke_run):
   assert losses[max(losses)] < 0.6 * losses[min(losses)]
 
 
-def test_killed_run_resumes_bit_exactly(smoke_run, tmp_path):
-  args = ['--config', 'configs/ae_mnist.py:smoke', '--config.num_train_steps=200',
+@pytest.mark.parametrize('config, loss_key', [('ae_mnist', 'train/loss'),
+                                              ('dcgan_mnist', 'train/d_loss')])
+def test_killed_run_resumes_bit_exactly(config, loss_key, tmp_path, mnist_builder):
+  """SIGKILL mid-run, rerun: metrics and everything saved (params, optimizer states, batch
+  statistics, EMA) end identical to an uninterrupted run's."""
+  args = ['--config', f'configs/{config}.py:smoke', '--config.num_train_steps=200',
           '--config.checkpoint_every_steps=10']
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
   full = tmp_path / 'full'
@@ -65,9 +80,9 @@ def test_killed_run_resumes_bit_exactly(smoke_run, tmp_path):
   run_jgen(*args, '--workdir', str(killed))
   resumed = json.loads((killed / 'results.json').read_text())
   assert resumed['steps_this_run'] <= 180  # It resumed from a checkpoint, not from scratch.
-  steps = [row['step'] for row in read_metrics(killed) if 'train/loss' in row]
+  steps = [row['step'] for row in read_metrics(killed) if loss_key in row]
   assert steps == sorted(set(steps))  # Rows after the checkpoint were replaced, not repeated.
-  assert train_losses(killed) == train_losses(full)
+  assert train_losses(killed, loss_key) == train_losses(full, loss_key)
   want, got = load_params(full, 200), load_params(killed, 200)
   assert want.keys() == got.keys()
   for k in want:
@@ -76,10 +91,11 @@ def test_killed_run_resumes_bit_exactly(smoke_run, tmp_path):
 
 def test_four_devices_match_one(smoke_run, tmp_path):
   run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(tmp_path), devices=4)
-  one, four = train_losses(smoke_run), train_losses(tmp_path)
-  assert one.keys() == four.keys() and len(one) >= 4
-  np.testing.assert_allclose([four[s] for s in sorted(four)], [one[s] for s in sorted(one)],
-                             rtol=1e-4)
+  for key in ('train/loss', 'train/l2_grads', 'train/l2_updates'):
+    one, four = train_losses(smoke_run, key), train_losses(tmp_path, key)
+    assert one.keys() == four.keys() and len(one) >= 4
+    np.testing.assert_allclose([four[s] for s in sorted(four)], [one[s] for s in sorted(one)],
+                               rtol=1e-4, err_msg=key)
 
 
 def test_dropout_is_independent_of_the_device_count(tmp_path):
@@ -140,7 +156,8 @@ def _snapshot(workdir: pathlib.Path):
 
 
 @pytest.mark.parametrize('override, message', [
-    ('--config.model.name=mlpx', "unknown model 'mlpx'; known: conv_autoencoder, mlp_autoencoder"),
+    ('--config.model.name=mlpx', "unknown model 'mlpx'; known: conv_autoencoder, dcgan, "
+     'infogan, mlp_autoencoder, mlp_gan'),
     ('--config.loss=msee', "unknown reconstruction loss 'msee'; known: bce, l1, mse"),
     ('--config.data.name=mnistt', "unknown dataset 'mnistt'"),
     ('--config.data.name=cifar10', "dataset 'cifar10' is not prepared"),

@@ -139,13 +139,14 @@ class ConvGenerator(nn.Module):
   # same parameters, kept to measure one against the other (bench/dcgan_step.py).
   upsampling: str = 'subpixel'
 
-  def _upsample(self, features: int, name: str | None = None):
+  def _upsample(self, features: int, use_bias: bool, name: str | None = None):
     if self.upsampling == 'transpose':
       pad = ((self.kernel_size // 2,) * 2,) * 2
       return nn.ConvTranspose(features, (self.kernel_size,) * 2, strides=(2, 2), padding=pad,
-                              kernel_init=DCGAN_INIT, name=name)
+                              use_bias=use_bias, kernel_init=DCGAN_INIT, name=name)
     if self.upsampling == 'subpixel':
-      return SubPixelConvTranspose(features, self.kernel_size, kernel_init=DCGAN_INIT, name=name)
+      return SubPixelConvTranspose(features, self.kernel_size, use_bias=use_bias,
+                                   kernel_init=DCGAN_INIT, name=name)
     raise ValueError(f"unknown upsampling {self.upsampling!r}; known: 'subpixel', 'transpose'")
 
   @nn.compact
@@ -154,17 +155,19 @@ class ConvGenerator(nn.Module):
     base_h = downsampled_size(height, self.num_upsamples)
     base_w = downsampled_size(width, self.num_upsamples)
     width0 = self.features * 2 ** (self.num_upsamples - 1)
+    bias = self.norm != 'batch'  # Batch norm removes a bias (and Adam would chase its noise).
     h = z
     for size in self.dense_sizes:
-      h = nn.Dense(size, kernel_init=DCGAN_INIT)(h)
+      h = nn.Dense(size, use_bias=bias, kernel_init=DCGAN_INIT)(h)
       h = nn.relu(_norm(self.norm, train, self.axis_name)(h))
-    h = nn.Dense(base_h * base_w * width0, kernel_init=DCGAN_INIT, name='project')(h)
+    h = nn.Dense(base_h * base_w * width0, use_bias=bias, kernel_init=DCGAN_INIT,
+                 name='project')(h)
     h = h.reshape(z.shape[0], base_h, base_w, width0)
     h = nn.relu(_norm(self.norm, train, self.axis_name)(h))
     for i in range(self.num_upsamples - 1):
-      h = self._upsample(width0 // 2 ** (i + 1), name=f'up{i}')(h)
+      h = self._upsample(width0 // 2 ** (i + 1), bias, name=f'up{i}')(h)
       h = nn.relu(_norm(self.norm, train, self.axis_name)(h))
-    h = self._upsample(channels, name='image')(h)
+    h = self._upsample(channels, True, name='image')(h)
     return jnp.tanh(h[:, :height, :width])
 
 
@@ -179,7 +182,7 @@ class QHead(nn.Module):
 
   @nn.compact
   def __call__(self, h: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
-    h = nn.Dense(self.hidden_size, kernel_init=DCGAN_INIT)(h)
+    h = nn.Dense(self.hidden_size, use_bias=self.norm != 'batch', kernel_init=DCGAN_INIT)(h)
     h = nn.leaky_relu(_norm(self.norm, train, self.axis_name)(h), 0.2)
     out = {}
     if self.categories:
@@ -210,15 +213,16 @@ class ConvDiscriminator(nn.Module):
   def __call__(self, x: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
     h = x
     k = (self.kernel_size, self.kernel_size)
+    bias = self.norm != 'batch'  # Batch norm removes a bias (and Adam would chase its noise).
     for i in range(self.num_downsamples):
       h = nn.Conv(self.features * 2 ** i, k, strides=(2, 2), padding='SAME',
-                  kernel_init=DCGAN_INIT)(h)
+                  use_bias=bias or i == 0, kernel_init=DCGAN_INIT)(h)
       if i > 0:
         h = _norm(self.norm, train, self.axis_name)(h)
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape(h.shape[0], -1)
     for size in self.dense_sizes:
-      h = nn.Dense(size, kernel_init=DCGAN_INIT)(h)
+      h = nn.Dense(size, use_bias=bias, kernel_init=DCGAN_INIT)(h)
       h = nn.leaky_relu(_norm(self.norm, train, self.axis_name)(h), 0.2)
     out = {'logits': nn.Dense(1, kernel_init=DCGAN_INIT, name='logits')(h)[:, 0]}
     if self.q_categories or self.q_continuous:
