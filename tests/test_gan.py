@@ -243,10 +243,9 @@ def test_each_update_changes_only_its_own_network(case):
   state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
   real = parallel.shard_batch(mesh, np.random.default_rng(1).uniform(
       -1, 1, (8, 28, 28, 1)).astype(np.float32))
-  d_fn = parallel.data_parallel(lambda s, x: steps.d_update(s, x, jax.random.PRNGKey(2))[0],
-                                mesh)
-  g_fn = parallel.data_parallel(lambda s, x: steps.g_update(s, x.shape[0],
-                                                            jax.random.PRNGKey(3))[0], mesh)
+  fakes = lambda s, x: steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2))  # noqa: E731
+  d_fn = parallel.data_parallel(lambda s, x: steps.d_update(s, x, fakes(s, x))[0], mesh)
+  g_fn = parallel.data_parallel(lambda s, x: steps.g_update(s, fakes(s, x))[0], mesh)
   after_d = d_fn(state, real)
   after_g = g_fn(state, real)
   g_fields = ('g_params', 'g_opt_state', 'g_batch_stats', 'ema_g_params')

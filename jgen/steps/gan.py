@@ -9,6 +9,7 @@ batch statistics are averaged across devices, so a step does not depend on the d
 
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,6 +61,16 @@ def _d_value(logits, probabilistic: bool):
   return jax.nn.sigmoid(logits).mean() if probabilistic else logits.mean()
 
 
+class Fakes(NamedTuple):
+  """Generated images and what the updates need of how they were made."""
+
+  images: jax.Array
+  latent: dict
+  keys: jax.Array  # Per-example keys: latent, real dropout, fake dropout, penalty mix.
+  pullback: Callable  # Cotangent of `images` -> (gradient w.r.t. G's params,).
+  g_stats: dict  # G's batch statistics after this pass.
+
+
 class GANSteps:
   """The per-device updates of one GAN, closed over its model and its loss settings.
 
@@ -93,13 +104,23 @@ class GANSteps:
     return _apply(self.model.discriminator, params, stats, x, train=True,
                   dropout_keys=keys if self.dropout else None)
 
-  def d_update(self, state: GANState, real, key) -> tuple[GANState, dict]:
+  def make_fakes(self, state: GANState, batch_size: int, key) -> Fakes:
+    """Draws latents and generates images (train mode), keeping G's pullback so that the
+    G update needs no second forward pass (as PyTorch's DCGAN example reuses its fakes)."""
+    keys = self._keys(key, batch_size)
+    latent = self._latents(keys[0])
+
+    def g(params):
+      return _apply(self.model.generator, params, state.g_batch_stats, latent['z'], train=True)
+
+    images, pullback, g_stats = jax.vjp(g, parallel.per_device(state.g_params), has_aux=True)
+    return Fakes(images, latent, keys, pullback, g_stats)
+
+  def d_update(self, state: GANState, real, fakes: Fakes) -> tuple[GANState, dict]:
     """One discriminator update on `real` images in [-1, 1] and as many generated ones."""
-    k_latent, k_real, k_fake, k_mix = self._keys(key, real.shape[0])
-    latent = self._latents(k_latent)
-    fake, _ = _apply(self.model.generator, state.g_params, state.g_batch_stats, latent['z'],
-                     train=True)
-    fake = jax.lax.stop_gradient(fake)  # The D update never reaches back into G.
+    _, k_real, k_fake, k_mix = fakes.keys
+    latent = fakes.latent
+    fake = jax.lax.stop_gradient(fakes.images)  # The D update never reaches back into G.
 
     def loss_fn(d_params):
       out_real, stats = self._discriminate(d_params, state.d_batch_stats, real, k_real)
@@ -127,25 +148,23 @@ class GANSteps:
                'l2_params_d': optax.tree.norm(new.d_params)}
     return new, metrics
 
-  def g_update(self, state: GANState, batch_size: int, key) -> tuple[GANState, dict]:
-    """One generator update on `batch_size` fresh latents, through the current D."""
-    k_latent, _, k_fake, _ = self._keys(key, batch_size)
-    latent = self._latents(k_latent)
+  def g_update(self, state: GANState, fakes: Fakes) -> tuple[GANState, dict]:
+    """One generator update on `fakes` (from `make_fakes`), through the current D."""
+    latent, k_fake = fakes.latent, fakes.keys[2]
 
-    def loss_fn(g_params):
-      fake, g_stats = _apply(self.model.generator, g_params, state.g_batch_stats, latent['z'],
-                             train=True)
+    def loss_fn(fake):
       # D's statistics updates from this pass are dropped: the G update leaves D as it is.
       out, _ = self._discriminate(state.d_params, state.d_batch_stats, fake, k_fake)
       parts = {'g_adv': self.adv.g_loss(fake_logits=out['logits']).mean(),
                'g_info': _info_loss(out, latent, *self.info_weights)}
       accuracy = ((out['code_logits'].argmax(-1) == latent['category']).mean()
                   if 'code_logits' in out else None)
-      return parts['g_adv'] + parts['g_info'], (g_stats, parts, accuracy)
+      return parts['g_adv'] + parts['g_info'], (parts, accuracy)
 
-    (loss, (g_stats, parts, accuracy)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(parallel.per_device(state.g_params))
-    grads = jax.lax.pmean(grads, parallel.AXIS)
+    (loss, (parts, accuracy)), fake_grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        fakes.images)
+    grads = jax.lax.pmean(fakes.pullback(fake_grads)[0], parallel.AXIS)
+    g_stats = fakes.g_stats
     updates, opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     ema = optax.incremental_update(g_params, state.ema_g_params, 1.0 - self.ema_decay)
@@ -168,8 +187,10 @@ class GANSteps:
     micro = images.reshape(b, self.n_critic, *images.shape[1:]).swapaxes(0, 1)
     key = jax.random.fold_in(state.rng, state.step)
     for i in range(self.n_critic):
-      state, d_metrics = self.d_update(state, micro[i], jax.random.fold_in(key, i))
-    state, g_metrics = self.g_update(state, b, jax.random.fold_in(key, self.n_critic))
+      fakes = self.make_fakes(state, b, jax.random.fold_in(key, i))
+      state, d_metrics = self.d_update(state, micro[i], fakes)
+    # The G update uses the last D update's latents and images (their pullback through G).
+    state, g_metrics = self.g_update(state, fakes)
     state = state.replace(step=state.step + 1)
     return state, jax.lax.pmean(d_metrics | g_metrics, parallel.AXIS)
 
