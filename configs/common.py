@@ -61,7 +61,7 @@ def gan_config() -> ml_collections.ConfigDict:
   config.gan.penalty = ''  # '', gradient_penalty or r1.
   config.gan.penalty_weight = 0.0
   config.gan.n_critic = 1  # Discriminator updates per generator update.
-  config.gan.ema_decay = 0.999  # Of the generator's parameters; samples use the average.
+  config.gan.ema_decay = 0.999  # Of G's parameters (warmed up); samples use the average.
   config.gan.info_weight = 1.0  # InfoGAN: weight of the categorical code's term.
   config.gan.info_continuous_weight = 1.0  # InfoGAN: weight of the continuous codes' term.
   # Two-timescale updates (TTUR): each network has its own learning rate and betas.

@@ -167,7 +167,10 @@ class GANSteps:
     g_stats = fakes.g_stats
     updates, opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
-    ema = optax.incremental_update(g_params, state.ema_g_params, 1.0 - self.ema_decay)
+    # The average warms up as TF's ExponentialMovingAverage does (decay (1 + t) / (10 + t)
+    # until that reaches ema_decay), so early samples do not still show the initialisation.
+    decay = jnp.minimum(self.ema_decay, (1.0 + state.step) / (10.0 + state.step))
+    ema = optax.incremental_update(g_params, state.ema_g_params, 1.0 - decay)
     new = state.replace(g_params=g_params, g_opt_state=opt_state, g_batch_stats=g_stats,
                         ema_g_params=ema)
     metrics = {'g_loss': loss, **parts, 'l2_grads_g': optax.tree.norm(grads),
