@@ -60,14 +60,15 @@ def train_losses(workdir, key: str = 'train/loss') -> dict[int, float]:
 def load_params(workdir, step: int):
   """Everything saved at `step` (params, optimizer states, EMA, rng), as a flat dict of numpy
   arrays keyed by path."""
+  import jax
   import numpy as np
   import orbax.checkpoint as ocp
-  from flax import traverse_util
 
   path = pathlib.Path(workdir, 'checkpoints', str(step), 'default')
   with ocp.StandardCheckpointer() as ckptr:
     tree = ckptr.restore(path)
-  return {k: np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
+  return {jax.tree_util.keystr(k): np.asarray(v)
+          for k, v in jax.tree_util.tree_leaves_with_path(tree)}
 
 
 def write_fake_tfds(name: str, data_dir, sizes: dict[str, int]) -> None:
