@@ -4,6 +4,8 @@ r"""Trains or evaluates a jgen model from a config file.
   python run.py --config configs/ae_mnist.py:smoke --workdir /tmp/smoke --config.seed=1
   python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist --mode eval
   python run.py --config configs/dcgan_mnist.py --workdir runs/dcgan_mnist --mode sample
+  python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist --mode sample --sampler gmm
+  python run.py --config configs/vae_mnist.py --workdir runs/vae_mnist --mode latent
 """
 
 import logging as logging_lib
@@ -11,6 +13,9 @@ import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF is only the input pipeline here.
+# numpy's OpenBLAS (code densities) would start threads that fight XLA's for the cores:
+# measured 10x slower with 2 threads than with 1 while a JAX step ran beside it.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
@@ -18,10 +23,15 @@ from ml_collections import config_flags  # noqa: E402
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (path[:variant]).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and results go.')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample'],
-                          'train (resumes if WORKDIR has checkpoints), eval or sample (both of '
-                          'the latest checkpoint).')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample', 'latent'],
+                          'train (resumes if WORKDIR has checkpoints), or of the latest '
+                          'checkpoint: eval, sample, latent (interpolations; for a 2-D latent '
+                          'the decoded manifold and the scatter of test codes).')
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 64, 'How many samples --mode=sample writes.')
+_SAMPLER = flags.DEFINE_string('sampler', '', "--mode=sample: 'prior' (GANs, VAEs; their "
+                               "default), 'gaussian' or 'gmm' (a density fitted to the "
+                               "training codes; autoencoders' default: gmm).")
+_COMPONENTS = flags.DEFINE_integer('num_components', 10, 'Components of --sampler=gmm.')
 _COORDINATOR = flags.DEFINE_string('coordinator_address', None,
                                    'host:port of process 0, to join a multi-process run.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', 1, 'Processes in a multi-process run.')
@@ -60,8 +70,11 @@ def main(argv):
       train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     elif _MODE.value == 'eval':
       train.evaluate_checkpoint(_CONFIG.value, _WORKDIR.value)
+    elif _MODE.value == 'sample':
+      train.sample_checkpoint(_CONFIG.value, _WORKDIR.value, _NUM_SAMPLES.value,
+                              sampler=_SAMPLER.value, num_components=_COMPONENTS.value)
     else:
-      train.sample_checkpoint(_CONFIG.value, _WORKDIR.value, _NUM_SAMPLES.value)
+      train.latent_checkpoint(_CONFIG.value, _WORKDIR.value)
   except (ConfigError, train.NonFiniteLossError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)

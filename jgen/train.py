@@ -18,7 +18,7 @@ from clu import metric_writers, periodic_actions
 
 from jgen import data, parallel, steps
 from jgen.checkpoint import Checkpointer
-from jgen.evaluate import evaluate, images
+from jgen.evaluate import density, evaluate, images, latent
 from jgen.registry import ConfigError
 
 
@@ -104,13 +104,18 @@ def _image_examples(s: Setup) -> dict:
   """The fixed inputs of the image grids, sharded once for the whole run.
 
   Returns:
-    {grid name: (sharded inputs, host inputs, columns)}.
+    {grid name: (sharded inputs, host inputs, columns, show inputs, which function)}.
   """
   n = s.config.num_image_examples
   batch = next(data.eval_batches(s.builder, split=s.config.data.test_split, global_batch_size=n,
                                  process_index=0, process_count=1, transform=s.transform))
-  groups = s.task.image_inputs(batch['image'])
-  return {name: (_shard_rows(s, rows), rows, ncols) for name, (rows, ncols) in groups.items()}
+  groups = {name: (rows, ncols, s.task.show_inputs, 'image')
+            for name, (rows, ncols) in s.task.image_inputs(batch['image']).items()}
+  if s.task.sample_step and s.task.sample_inputs:  # Decoded prior draws (a VAE's samples).
+    groups['samples'] = (s.task.sample_inputs(jax.random.PRNGKey(0), n),
+                         int(np.ceil(np.sqrt(n))), False, 'sample')
+  return {name: (_shard_rows(s, rows), rows, ncols, show, fn)
+          for name, (rows, ncols, show, fn) in groups.items()}
 
 
 def _save_grid(s: Setup, picture: np.ndarray, subdir: str, name: str) -> None:
@@ -118,13 +123,13 @@ def _save_grid(s: Setup, picture: np.ndarray, subdir: str, name: str) -> None:
     images.save_png(picture, os.path.join(s.workdir, subdir, name))
 
 
-def _write_images(s: Setup, image_fn, state, examples: dict, writer, step: int) -> None:
+def _write_images(s: Setup, fns: dict, state, examples: dict, writer, step: int) -> None:
   pictures = {}
-  for name, (sharded, inputs, ncols) in examples.items():
-    outputs = parallel.gather(image_fn(state, sharded))[:len(inputs)]
+  for name, (sharded, inputs, ncols, show_inputs, fn) in examples.items():
+    outputs = parallel.gather(fns[fn](state, sharded))[:len(inputs)]
     tiles = []
     for lo in range(0, len(inputs), ncols):  # Each row of inputs above its outputs.
-      tiles += ([inputs[lo:lo + ncols]] if s.task.show_inputs else []) + [
+      tiles += ([inputs[lo:lo + ncols]] if show_inputs else []) + [
           outputs[lo:lo + ncols]]
     pictures[name] = images.grid(np.concatenate(tiles), ncols)
     _save_grid(s, pictures[name], 'images', f'{name}_{step:07d}.png')
@@ -209,14 +214,26 @@ def _log_train(s: Setup, step: int, metrics, steps_per_s: float, writer,
 
 
 def _eval_and_show(s: Setup, fns: dict, state, examples, writer, step: int,
-                   metrics_path: str) -> dict[str, float]:
+                   metrics_path: str, final: bool = False) -> dict[str, float]:
   """Evaluates on the whole test split, logs it, and writes image grids."""
-  results = _evaluate(s, fns['eval'], state)
+  results = _evaluate(s, fns['final_eval' if final else 'eval'], state)
   writer.write_scalars(step, {f'test/{k}': v for k, v in results.items()})
   _append_jsonl(metrics_path, {'step': step} | {f'test/{k}': v for k, v in results.items()})
   if fns['image']:
-    _write_images(s, fns['image'], state, examples, writer, step)
+    _write_images(s, fns, state, examples, writer, step)
   return results
+
+
+def _eval_fns(s: Setup) -> dict:
+  """The compiled-on-first-use eval and image functions of the task."""
+  task = s.task
+
+  def images_fn(fn):
+    return fn and parallel.data_parallel(fn, s.mesh, out_batched=True)
+
+  return {'eval': parallel.data_parallel(task.eval_step, s.mesh),
+          'final_eval': parallel.data_parallel(task.final_eval_step or task.eval_step, s.mesh),
+          'image': images_fn(task.image_step), 'sample': images_fn(task.sample_step)}
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
@@ -243,9 +260,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   # computation (norms, extra losses): bench/ae_step.py measures what that saves.
   quiet_fn = parallel.data_parallel(lambda st, batch: s.task.train_step(st, batch)[0], s.mesh,
                                     donate_argnums=(0,))
-  fns = {'eval': parallel.data_parallel(s.task.eval_step, s.mesh),
-         'image': s.task.image_step and parallel.data_parallel(s.task.image_step, s.mesh,
-                                                               out_batched=True)}
+  fns = _eval_fns(s)
   examples = _image_examples(s) if fns['image'] else None
   examples_per_step = config.batch_size * s.task.batch_multiplier
   batches = data.train_batches(
@@ -274,13 +289,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     ckpt.save(step, state, force=step == total)
     if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
       t_eval = time.time()
-      test = _eval_and_show(s, fns, state, examples, writer, step, metrics_path)
+      test = _eval_and_show(s, fns, state, examples, writer, step, metrics_path,
+                            final=step == total)
       meter.exclude(time.time() - t_eval)
   ckpt.wait()
   ckpt.close()
   writer.flush()
   if test is None:  # Nothing left to train: evaluate the final checkpoint.
-    test = _evaluate(s, fns['eval'], state)
+    test = _evaluate(s, fns['final_eval'], state)
 
   results = {f'test_{k}': v for k, v in test.items()} | {
       f'final_train_{k}': train_metrics.get(k, float('nan')) for k in s.task.progress_keys} | {
@@ -325,32 +341,76 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
     ConfigError: if `workdir` has no checkpoint.
   """
   s, state, step = _restore_latest(config, workdir)
-  results = _evaluate(s, parallel.data_parallel(s.task.eval_step, s.mesh), state)
+  results = _evaluate(s, _eval_fns(s)['final_eval'], state)
   out = {'step': step} | {f'test_{k}': v for k, v in results.items()}
   _write_json(os.path.join(s.workdir, 'eval.json'), out)
   logging.info('Eval of step %d: %s', step, json.dumps(out, sort_keys=True))
   return out
 
 
-def sample_checkpoint(config, workdir: str, num_samples: int, seed: int = 0) -> str:
+def _encode_split(s: Setup, state, split: str) -> tuple[np.ndarray, np.ndarray]:
+  """The encoder's codes (N, D) and the labels (N,) of every example of `split`."""
+  fn = parallel.data_parallel(s.task.encode_step, s.mesh, out_batched=True)
+  codes, labels = [], []
+  for batch in data.eval_batches(s.builder, split=split,
+                                 global_batch_size=s.config.eval_batch_size,
+                                 process_index=jax.process_index(),
+                                 process_count=jax.process_count(), transform=s.transform):
+    sharded = parallel.shard_batch(s.mesh, batch)
+    real = parallel.gather(sharded['mask']) > 0
+    codes.append(parallel.gather(fn(state, sharded['image']))[real])
+    labels.append(parallel.gather(sharded['label'])[real])
+  return np.concatenate(codes), np.concatenate(labels)
+
+
+def _decode(s: Setup, state, codes: np.ndarray) -> np.ndarray:
+  fn = parallel.data_parallel(s.task.sample_step, s.mesh, out_batched=True)
+  return parallel.gather(fn(state, _shard_rows(s, np.asarray(codes, np.float32))))[:len(codes)]
+
+
+SAMPLERS = ('prior', 'gaussian', 'gmm')
+
+
+def sample_checkpoint(config, workdir: str, num_samples: int, seed: int = 0,
+                      sampler: str = '', num_components: int = 10) -> str:
   """Writes `num_samples` new samples of the latest checkpoint in `workdir`.
 
-  Files: `samples/samples_STEP.png` (a grid) and `samples/samples_STEP.npz` (`images`,
-  uint8 (N, H, W, C)). Returns the .npz path.
+  `sampler`: 'prior' decodes draws of the model's prior (GANs, VAEs; the default where
+  there is one); 'gaussian' or 'gmm' (`num_components` components) decode draws of a
+  density fitted to the encoder's codes of the training split (the default, 'gmm', for
+  deterministic autoencoders). Files: `samples/NAME_STEP.png` (a grid) and
+  `samples/NAME_STEP.npz` (`images`, uint8 (N, H, W, C)), NAME `samples` for the prior and
+  `samples_gaussian` / `samples_gmm` otherwise. Returns the .npz path.
 
   Raises:
-    ConfigError: if `num_samples` < 1, the family cannot sample, or there is no checkpoint.
+    ConfigError: if `num_samples` < 1, the sampler is unknown or the model has no way to
+      use it, or there is no checkpoint.
   """
   if num_samples < 1:
     raise ConfigError(f'num_samples={num_samples} must be at least 1')
   task, _ = build_task(config)
-  if task.sample_inputs is None:
-    raise ConfigError(f'model family {config.family!r} cannot sample yet')
+  has_prior, has_encoder = task.sample_inputs is not None, task.encode_step is not None
+  sampler = sampler or ('prior' if has_prior else 'gmm')
+  if sampler not in SAMPLERS:
+    raise ConfigError(f'unknown sampler {sampler!r}; known: {", ".join(SAMPLERS)}')
+  if (sampler == 'prior' and not has_prior) or (sampler != 'prior' and not has_encoder):
+    raise ConfigError(f'model family {config.family!r} cannot sample with {sampler!r}: it has '
+                      f'no {"prior" if sampler == "prior" else "encoder"}; use --sampler='
+                      f'{"gmm" if has_encoder else "prior"}')
   s, state, step = _restore_latest(config, workdir)
-  inputs = s.task.sample_inputs(jax.random.PRNGKey(seed), num_samples)
-  fn = parallel.data_parallel(s.task.image_step, s.mesh, out_batched=True)
-  samples = parallel.gather(fn(state, _shard_rows(s, inputs)))[:num_samples]
-  name = f'{s.task.image_name}_{step:07d}'
+  if sampler == 'prior':
+    inputs = s.task.sample_inputs(jax.random.PRNGKey(seed), num_samples)
+    fn = parallel.data_parallel(s.task.sample_step or s.task.image_step, s.mesh,
+                                out_batched=True)
+    samples = parallel.gather(fn(state, _shard_rows(s, inputs)))[:num_samples]
+    name = f'{s.task.image_name if s.task.sample_step is None else "samples"}_{step:07d}'
+  else:
+    codes, _ = _encode_split(s, state, config.data.train_split)
+    fitted = density.fit(sampler, codes, num_components, seed=seed)
+    logging.info('Fitted a %s to %d training codes: mean log-density %.3f', sampler,
+                 len(codes), float(fitted.log_prob(codes).mean()))
+    samples = _decode(s, state, fitted.sample(np.random.default_rng(seed), num_samples))
+    name = f'samples_{sampler}_{step:07d}'
   _save_grid(s, images.grid(samples, int(np.ceil(np.sqrt(num_samples)))), 'samples',
              f'{name}.png')
   path = os.path.join(s.workdir, 'samples', f'{name}.npz')
@@ -358,3 +418,51 @@ def sample_checkpoint(config, workdir: str, num_samples: int, seed: int = 0) -> 
     np.savez_compressed(path, images=(np.clip(samples, 0, 1) * 255).round().astype(np.uint8))
   logging.info('Wrote %d samples of step %d to %s', num_samples, step, path)
   return path
+
+
+def latent_checkpoint(config, workdir: str, num_pairs: int = 8, steps: int = 10,
+                      grid_size: int = 20) -> list[str]:
+  """Writes latent-space pictures of the latest checkpoint in `workdir` under `latent/`
+  (PNGs) and to TensorBoard (`latent/*` images at the checkpoint's step).
+
+  * `interpolation_STEP.png`: test image i and test image i + num_pairs at each row's ends,
+    between them the decodings of `steps` codes on the line between their codes.
+  * For a 2-D latent: `manifold_STEP.png`, the decodings of a grid_size^2 grid of codes (the
+    prior's quantiles for a VAE, the test codes' range for an autoencoder), and
+    `scatter_STEP.png`, the test set's codes coloured by label (colours: latent.PALETTE).
+
+  Returns the paths written.
+
+  Raises:
+    ConfigError: if the model has no encoder or there is no checkpoint.
+  """
+  task, _ = build_task(config)
+  if task.encode_step is None or task.sample_step is None:
+    raise ConfigError(f'model family {config.family!r} has no encoder: latent pictures need '
+                      'an autoencoder or a VAE')
+  s, state, step = _restore_latest(config, workdir)
+  codes, labels = _encode_split(s, state, config.data.test_split)
+  first = next(data.eval_batches(s.builder, split=config.data.test_split,
+                                 global_batch_size=2 * num_pairs, transform=s.transform))
+  ends = first['image']
+  line = _decode(s, state, latent.interpolate(codes[:num_pairs], codes[num_pairs:2 * num_pairs],
+                                              steps)).reshape(num_pairs, steps, *ends.shape[1:])
+  rows = np.concatenate([ends[:num_pairs, None], line, ends[num_pairs:, None]], axis=1)
+  pictures = {'interpolation': images.grid(rows.reshape(-1, *ends.shape[1:]), steps + 2)}
+  if codes.shape[1] == 2:
+    grid_codes = (latent.gaussian_grid(grid_size) if s.task.sample_inputs is not None else
+                  latent.range_grid(grid_size, *np.percentile(codes, [1, 99], axis=0)))
+    pictures['manifold'] = images.grid(_decode(s, state, grid_codes), grid_size, pad=0)
+    pictures['scatter'] = latent.scatter_image(codes, labels)
+  else:
+    logging.info('The latent has %d dimensions: the manifold and scatter pictures need 2',
+                 codes.shape[1])
+  paths = []
+  for name, picture in pictures.items():
+    _save_grid(s, picture, 'latent', f'{name}_{step:07d}.png')
+    paths.append(os.path.join(s.workdir, 'latent', f'{name}_{step:07d}.png'))
+  writer = metric_writers.create_default_writer(s.workdir, just_logging=jax.process_index() > 0)
+  writer.write_images(step, {f'latent/{k}': v[None] for k, v in pictures.items()})
+  writer.flush()
+  logging.info('Wrote %s', ', '.join(paths))
+  return paths

@@ -161,12 +161,16 @@ def eval_batches(builder, *, split: str, global_batch_size: int, process_index: 
   """Yields every example of `split` once, the last batch padded, with a `mask`.
 
   No example is dropped: the last global batch is padded with zeros to full size and
-  `mask` is 1.0 on real examples and 0.0 on padding, so metrics are exact.
+  `mask` is 1.0 on real examples and 0.0 on padding, so metrics are exact. `index` (int32)
+  is each example's position in the split, so that randomness in an evaluation (a fixed
+  binarisation, corruption or importance samples) can be keyed by example, whatever the
+  batch size, device count or process count.
   """
   ds = _read(builder, split, transform)
   if num_examples is not None:
     ds = ds.take(num_examples)
-  ds = ds.map(lambda ex: {**ex, 'mask': tf.constant(1.0, tf.float32)})
+  ds = ds.enumerate().map(lambda i, ex: {**ex, 'mask': tf.constant(1.0, tf.float32),
+                                         'index': tf.cast(i, tf.int32)})
   ds = ds.padded_batch(global_batch_size)
 
   def pad(batch):

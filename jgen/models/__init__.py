@@ -22,6 +22,7 @@ from jgen.models.gans import (
     mlp_gan,
     sample_latent,
 )
+from jgen.models.vae import VAE, conv_vae, mlp_vae
 from jgen.registry import ConfigError, Registry
 
 MODELS = Registry('model')
@@ -30,6 +31,8 @@ MODELS.register('conv_autoencoder')(conv_autoencoder)
 MODELS.register('mlp_gan')(mlp_gan)
 MODELS.register('dcgan')(dcgan)
 MODELS.register('infogan')(infogan)
+MODELS.register('mlp_vae')(mlp_vae)
+MODELS.register('conv_vae')(conv_vae)
 
 
 def build_model(name: str, *, image_shape, **kwargs):
@@ -42,7 +45,7 @@ def build_model(name: str, *, image_shape, **kwargs):
 
 
 __all__ = [
-    'GAN', 'MODELS', 'Autoencoder', 'ConvDecoder', 'ConvDiscriminator', 'ConvEncoder',
+    'GAN', 'MODELS', 'VAE', 'Autoencoder', 'ConvDecoder', 'ConvDiscriminator', 'ConvEncoder',
     'ConvGenerator', 'Decoder', 'Encoder', 'LatentSpec', 'MLPDiscriminator', 'MLPGenerator',
     'build_model', 'latent_from_codes', 'sample_latent'
 ]

@@ -13,7 +13,9 @@ class Task:
   Attributes:
     init_state: rng key -> host train state (with a `step` field).
     train_step: per-device (state, batch) -> (state, metrics dict of scalars).
-    eval_step: per-device (state, batch with `mask`) -> dict of sums incl. `count`.
+    eval_step: per-device (state, batch with `mask`, `index`) -> dict of sums incl. `count`.
+    final_eval_step: the eval step of the last step and of `--mode=eval` (a VAE's bound
+      with many importance samples), or None: `eval_step`.
     image_step: per-device (state, inputs) -> images in [0, 1], one per input row; or None.
     image_name: the name of the main image grid (and of `--mode=sample` output).
     image_inputs: first test images (N, H, W, C) -> {grid name: (inputs, columns)}, the
@@ -24,8 +26,13 @@ class Task:
       non-finite value of any of them stops the run.
     batch_multiplier: real examples a step consumes, in units of `batch_size` (a GAN's
       `n_critic`).
-    sample_inputs: (key, n) -> n inputs of `image_step` that make new samples, or None if
-      the family cannot sample.
+    sample_inputs: (key, n) -> n latents drawn from the model's prior, or None if it has
+      none (a GAN's latents, a VAE's N(0, I)).
+    sample_step: per-device (state, latents) -> images in [0, 1], or None: `image_step`
+      makes samples (GANs). With `sample_inputs`, a `samples` grid is also shown in training.
+    encode_step: per-device (state, images) -> codes (B, D), or None: the family has no
+      encoder. Samples of an encoder without a prior decode draws from a density fitted to
+      its training codes; latent tools (interpolations, 2-D maps) use it too.
   """
 
   init_state: Callable
@@ -39,3 +46,6 @@ class Task:
   progress_keys: tuple[str, ...] = ('loss',)
   batch_multiplier: int = 1
   sample_inputs: Callable | None = None
+  final_eval_step: Callable | None = None
+  sample_step: Callable | None = None
+  encode_step: Callable | None = None
