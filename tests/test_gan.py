@@ -263,3 +263,31 @@ def test_penalty_with_batch_norm_in_the_critic_is_refused():
   config = _config(dcgan_mnist, **{'gan.penalty': 'r1', 'gan.penalty_weight': 1.0})
   with pytest.raises(ValueError, match='discriminator_norm=layer'):
     gan.build_task(config, (28, 28, 1))
+
+
+def test_generator_update_reuses_or_redraws_the_fakes_as_configured():
+  """gan.reuse_fakes=True: the G update is on the D update's latents (one G forward);
+  False: on fresh latents. The D updates are the same either way."""
+  mesh = parallel.make_mesh()
+  batch = parallel.shard_batch(mesh, {'image': np.random.default_rng(1).uniform(
+      size=(8, 28, 28, 1)).astype(np.float32), 'label': np.zeros(8, np.int32)})
+  after = {}
+  for reuse in (True, False):
+    task = gan.build_task(_config(dcgan_mnist, **{'gan.reuse_fakes': reuse}), (28, 28, 1))
+    steps = task.train_step.__self__
+    state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
+    after[reuse] = parallel.data_parallel(lambda s, b, t=task: t.train_step(s, b)[0], mesh)(
+        state, batch)
+    # The reused fakes are exactly those of the D update: G's update from them alone.
+    images = batch['image'] * 2.0 - 1.0
+
+    def by_hand(s, x, st=steps):
+      key = jax.random.fold_in(jax.random.fold_in(s.rng, s.step), 0)
+      fakes = st.make_fakes(s, x.shape[0], key)
+      s, _ = st.d_update(s, x, fakes)
+      return st.g_update(s, fakes)[0]
+
+    manual = parallel.data_parallel(by_hand, mesh)(state, images)
+    assert _tree_equal(manual.g_params, after[reuse].g_params) == reuse
+  assert _tree_equal(after[True].d_params, after[False].d_params)
+  assert not _tree_equal(after[True].g_params, after[False].g_params)

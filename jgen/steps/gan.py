@@ -82,15 +82,20 @@ class GANSteps:
     ema_decay: of the generator's parameter average.
     info_weights: (categorical, continuous) weights of InfoGAN's term.
     dropout: whether the discriminator uses dropout (then it runs per example).
+    reuse_fakes: the G update reuses the last D update's latents and images (one G forward
+      per step, as PyTorch's DCGAN example does); False draws fresh latents for it (as Chen
+      et al.'s InfoGAN code does: its D and G updates are separate runs, each sampling).
   """
 
   def __init__(self, model: GAN, adversarial, *, penalty: Callable | None = None,
                penalty_weight: float = 0.0, n_critic: int = 1, ema_decay: float = 0.999,
-               info_weights: tuple[float, float] = (1.0, 1.0), dropout: bool = False):
+               info_weights: tuple[float, float] = (1.0, 1.0), dropout: bool = False,
+               reuse_fakes: bool = True):
     self.model, self.adv = model, adversarial
     self.penalty, self.penalty_weight = penalty, penalty_weight
     self.n_critic, self.ema_decay = n_critic, ema_decay
     self.info_weights, self.dropout = info_weights, dropout
+    self.reuse_fakes = reuse_fakes
 
   def _keys(self, key, batch_size):
     """Per-example keys for the latent, the real and fake dropout masks, the penalty mix."""
@@ -192,7 +197,9 @@ class GANSteps:
     for i in range(self.n_critic):
       fakes = self.make_fakes(state, b, jax.random.fold_in(key, i))
       state, d_metrics = self.d_update(state, micro[i], fakes)
-    # The G update uses the last D update's latents and images (their pullback through G).
+    if not self.reuse_fakes:
+      fakes = self.make_fakes(state, b, jax.random.fold_in(key, self.n_critic))
+    # Else the G update uses the last D update's latents and images (their pullback).
     state, g_metrics = self.g_update(state, fakes)
     state = state.replace(step=state.step + 1)
     return state, jax.lax.pmean(d_metrics | g_metrics, parallel.AXIS)
@@ -275,7 +282,8 @@ def build_task(config, image_shape) -> Task:
   steps = GANSteps(model, losses.get_adversarial_loss(gan.loss), penalty=penalty,
                    penalty_weight=gan.penalty_weight, n_critic=gan.n_critic,
                    ema_decay=gan.ema_decay,
-                   info_weights=(gan.info_weight, gan.info_continuous_weight), dropout=dropout)
+                   info_weights=(gan.info_weight, gan.info_continuous_weight), dropout=dropout,
+                   reuse_fakes=gan.reuse_fakes)
   g_tx = optim.build_optimizer(config.g_optimizer, config.num_train_steps)
   d_tx = optim.build_optimizer(config.d_optimizer, config.num_train_steps * gan.n_critic)
 
