@@ -25,6 +25,15 @@ def base_config() -> ml_collections.ConfigDict:
   config.augment = ml_collections.ConfigDict()
   config.augment.max_shift = 0  # Random translation of training images, in pixels.
 
+  # Input corruption of a denoising autoencoder (jgen/corrupt.py); the target stays clean.
+  config.corrupt = ml_collections.ConfigDict()
+  config.corrupt.name = 'none'  # none, gaussian, masking or salt_and_pepper.
+  # Its strength: the probability that a pixel is hit, or gaussian's standard deviation.
+  config.corrupt.level = 0.0
+  # True: train on corrupted inputs (a DAE). False: train a plain AE on clean inputs; the
+  # test split is still corrupted to measure `denoise_sq_err_per_image` (the baseline).
+  config.corrupt.train = True
+
   config.model = ml_collections.ConfigDict()
   config.loss = 'bce'
 
@@ -53,7 +62,7 @@ def gan_config() -> ml_collections.ConfigDict:
   beta1 0.5 for both networks, constant learning rate.
   """
   config = base_config()
-  del config['loss'], config['optimizer']
+  del config['loss'], config['optimizer'], config['corrupt']
   config.family = 'gan'
   config.batch_size = 128
   config.gan = ml_collections.ConfigDict()
@@ -61,6 +70,9 @@ def gan_config() -> ml_collections.ConfigDict:
   config.gan.penalty = ''  # '', gradient_penalty or r1.
   config.gan.penalty_weight = 0.0
   config.gan.n_critic = 1  # Discriminator updates per generator update.
+  # True: the G update reuses the last D update's fakes (one G forward per step); False:
+  # it draws fresh latents and generates again.
+  config.gan.reuse_fakes = True
   config.gan.ema_decay = 0.999  # Of G's parameters (warmed up); samples use the average.
   config.gan.info_weight = 1.0  # InfoGAN: weight of the categorical code's term.
   config.gan.info_continuous_weight = 1.0  # InfoGAN: weight of the continuous codes' term.
@@ -68,6 +80,23 @@ def gan_config() -> ml_collections.ConfigDict:
   config.g_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)
   config.d_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)
   config.num_image_examples = 64
+  return config
+
+
+def vae_config() -> ml_collections.ConfigDict:
+  """The fields of a VAE run: `vae` (KL weight and warm-up, binarisation, evaluation)."""
+  config = base_config()
+  del config['loss'], config['corrupt']  # The VAE's loss is its negative ELBO.
+  config.family = 'vae'
+  config.vae = ml_collections.ConfigDict()
+  config.vae.beta = 1.0  # Weight of the KL term (beta-VAE; 1 is the ELBO).
+  config.vae.kl_warmup_steps = 0  # Ramp the KL weight up from 0 over these steps (0: none).
+  config.vae.binarize = False  # Dynamic binarisation: sample binary pixels every step.
+  # k of the importance-sampled bound on -log p(x): the final evaluation (results.json and
+  # --mode=eval), and the periodic evaluations during training.
+  config.vae.importance_samples = 5000
+  config.vae.eval_importance_samples = 100
+  config.vae.importance_chunk = 50  # Samples decoded at a time (memory, not the result).
   return config
 
 

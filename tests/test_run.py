@@ -36,15 +36,20 @@ def test_every_config_trains_its_smoke_variant(config, tmp_path, mnist_builder):
   results = json.loads((tmp_path / 'results.json').read_text())
   for key, value in results.items():
     assert np.isfinite(value), key
-  gan = 'gan' in config
-  wanted = ['test_d_real', 'final_train_d_loss', 'final_train_g_loss'] if gan else [
-      'test_sq_err_per_image', 'test_loss', 'final_train_loss']
+  gan, vae = 'gan' in config, 'vae' in config
+  wanted = (['test_d_real', 'final_train_d_loss', 'final_train_g_loss'] if gan else
+            ['test_neg_elbo', 'test_active_units', 'final_train_loss'] if vae else
+            ['test_sq_err_per_image', 'test_loss', 'final_train_loss'])
+  denoising = config.startswith('dae_')  # Also measured on corrupted test images.
+  wanted += ['test_denoise_sq_err_per_image'] if denoising else []
   for key in wanted + ['train_examples_per_sec', 'wall_clock_s']:
     assert key in results, key
   images = sorted(os.listdir(tmp_path / 'images'))  # Sample or reconstruction grids.
   prefixes = {name.rsplit('_', 1)[0] for name in images}
   assert prefixes == ({'samples', 'traversal_category', 'traversal_code1', 'traversal_code2'}
-                      if 'infogan' in config else {'samples'} if gan else {'reconstructions'})
+                      if 'infogan' in config else {'samples'} if gan else
+                      {'reconstructions', 'samples'} if vae else
+                      {'reconstructions', 'denoised'} if denoising else {'reconstructions'})
   if 'infogan' in config:
     assert 0 < results['test_code_accuracy'] <= 1
   assert list(tmp_path.glob('events.out.tfevents.*'))
@@ -56,7 +61,8 @@ def test_smoke_run_learns(smoke_run):
 
 
 @pytest.mark.parametrize('config, loss_key', [('ae_mnist', 'train/loss'),
-                                              ('dcgan_mnist', 'train/d_loss')])
+                                              ('dcgan_mnist', 'train/d_loss'),
+                                              ('vae_mnist', 'train/loss')])
 def test_killed_run_resumes_bit_exactly(config, loss_key, tmp_path, mnist_builder):
   """SIGKILL mid-run, rerun: metrics and everything saved (params, optimizer states, batch
   statistics, EMA) end identical to an uninterrupted run's."""
@@ -156,9 +162,11 @@ def _snapshot(workdir: pathlib.Path):
 
 
 @pytest.mark.parametrize('override, message', [
-    ('--config.model.name=mlpx', "unknown model 'mlpx'; known: conv_autoencoder, dcgan, "
-     'infogan, mlp_autoencoder, mlp_gan'),
+    ('--config.model.name=mlpx', "unknown model 'mlpx'; known: conv_autoencoder, conv_vae, "
+     'dcgan, infogan, mlp_autoencoder, mlp_gan, mlp_vae'),
     ('--config.loss=msee', "unknown reconstruction loss 'msee'; known: bce, l1, mse"),
+    ('--config.corrupt.name=blur', "unknown corruption 'blur'; known: gaussian, masking, none, "
+     'salt_and_pepper'),
     ('--config.data.name=mnistt', "unknown dataset 'mnistt'"),
     ('--config.data.name=cifar10', "dataset 'cifar10' is not prepared"),
     ('--config.modle.name=x', "unknown config field 'modle'; Did you mean \"model\""),

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from jgen import augment, losses, models, optim, parallel
+from jgen import augment, corrupt, losses, models, optim, parallel
 from jgen.losses import reconstruction
 from jgen.state import TrainState
 from jgen.steps.task import Task
@@ -35,7 +36,8 @@ def _apply_train(model, params, images, keys, per_example_rng: bool):
 
 
 def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
-                    per_example_rng: bool = True) -> Callable:
+                    per_example_rng: bool = True, corruption: str = 'none',
+                    corruption_level: float = 0.0) -> Callable:
   """Returns the per-device train step of an autoencoder.
 
   Args:
@@ -44,21 +46,34 @@ def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
     max_shift: random translation of each training image by up to this many pixels (the
       target is the translated image too); 0 for none.
     per_example_rng: whether the model draws randomness (dropout) in training.
+    corruption: a `jgen.corrupt` name: the model sees the (shifted) images corrupted so,
+      and reconstructs the clean ones (a denoising autoencoder); 'none' for a plain one.
+    corruption_level: its strength.
 
   Returns:
     step(state, batch) -> (state, metrics): metrics is a flat dict of scalars, averaged
-    over the global batch: `loss`, `sq_err_per_image`, `l2_grads`,
-    `l2_params`, `l2_updates`.
+    over the global batch: `loss`, `sq_err_per_image` (both against the clean images),
+    `l2_grads`, `l2_params`, `l2_updates`.
   """
+  corrupt.check(corruption, corruption_level)
+  # Each example's key is split in two (shift, dropout), or in three with a corruption:
+  # without one, the randomness is what it was before corruptions existed. (With JAX's
+  # default partitionable Threefry the first two of three keys equal the two of a split in
+  # two, so a DAE also shifts its images as the plain autoencoder of the same seed does.)
+  num_keys = 2 if corruption == 'none' else 3
 
   def step(state: TrainState, batch):
     key = jax.random.fold_in(state.rng, state.step)
     keys = parallel.example_keys(key, batch['image'].shape[0])
-    shift_keys, dropout_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
+    split = jax.vmap(lambda k: jax.random.split(k, num_keys), out_axes=1)(keys)
+    shift_keys, dropout_keys = split[0], split[1]
     images = augment.random_shift(batch['image'], shift_keys, max_shift)
+    inputs = images
+    if num_keys == 3:
+      inputs = corrupt.corrupt(images, split[2], corruption, corruption_level)
 
     def loss_and_aux(params):
-      logits = _apply_train(model, params, images, dropout_keys, per_example_rng)
+      logits = _apply_train(model, params, inputs, dropout_keys, per_example_rng)
       loss = loss_fn(logits=logits, targets=images).mean()
       sq_err = reconstruction.mse(logits=logits, targets=images).mean()
       return loss, {'sq_err_per_image': sq_err}
@@ -80,11 +95,17 @@ def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
   return step
 
 
-def make_eval_step(model, loss_fn: Callable) -> Callable:
+def make_eval_step(model, loss_fn: Callable, *, corruption: str = 'none',
+                   corruption_level: float = 0.0) -> Callable:
   """Returns the per-device eval step: (state, batch) -> masked sums over the global batch.
 
   The batch carries a `mask` (1 real, 0 padding); the sums are exact whatever the padding.
+  With a corruption, it also sums `denoise_sq_err_per_image`: the squared error of the
+  reconstruction of each corrupted image against the clean one. The corruption is keyed by
+  the example's `index` in the split (`corrupt.eval_keys`), so every model, run and device
+  count is measured on the same corrupted images.
   """
+  corrupt.check(corruption, corruption_level)
 
   def step(state: TrainState, batch):
     images, mask = batch['image'], batch['mask']
@@ -94,6 +115,15 @@ def make_eval_step(model, loss_fn: Callable) -> Callable:
         'sq_err_per_image': (reconstruction.mse(logits=logits, targets=images) * mask).sum(),
         'count': mask.sum(),
     }
+    if corruption != 'none':
+      if 'index' not in batch:
+        raise ValueError('eval batches need an `index` feature to key the corruption '
+                         '(data.eval_batches gives one)')
+      noisy = corrupt.corrupt(images, corrupt.eval_keys(batch['index']), corruption,
+                              corruption_level)
+      denoised = model.apply({'params': state.params}, noisy, train=False)
+      sums['denoise_sq_err_per_image'] = (
+          reconstruction.mse(logits=denoised, targets=images) * mask).sum()
     return jax.lax.psum(sums, parallel.AXIS)
 
   return step
@@ -120,10 +150,28 @@ def build_task(config, image_shape):
     params = jax.jit(model.init)(init_key, dummy)['params']
     return TrainState.create(apply_fn=model.apply, params=params, tx=tx, rng=state_key)
 
+  name, level = config.corrupt.name, config.corrupt.level
+  corrupt.check(name, level)  # Before any work: a bad name or level is one error line.
   train_step = make_train_step(model, loss_fn, max_shift=config.augment.max_shift,
-                               per_example_rng=config.model.get('dropout', 0.0) > 0)
-  return Task(init_state=init_state, train_step=train_step,
-              eval_step=make_eval_step(model, loss_fn), image_step=make_reconstruct(model),
-              image_name='reconstructions',
-              image_inputs=lambda images: {'reconstructions': (images, min(len(images), 16))},
-              show_inputs=True)
+                               per_example_rng=config.model.get('dropout', 0.0) > 0,
+                               corruption=name if config.corrupt.train else 'none',
+                               corruption_level=level)
+  eval_step = make_eval_step(model, loss_fn, corruption=name, corruption_level=level)
+
+  def image_inputs(images):
+    """Test images to reconstruct; with a corruption, also their corrupted versions (the
+    first test images, so corrupted as the eval step corrupts them)."""
+    ncols = min(len(images), 16)
+    grids = {'reconstructions': (images, ncols)}
+    if name != 'none':
+      keys = corrupt.eval_keys(jnp.arange(len(images)))
+      grids['denoised'] = (np.asarray(corrupt.corrupt(images, keys, name, level)), ncols)
+    return grids
+
+  return Task(init_state=init_state, train_step=train_step, eval_step=eval_step,
+              image_step=make_reconstruct(model), image_name='reconstructions',
+              image_inputs=image_inputs, show_inputs=True,
+              encode_step=lambda state, x: model.apply({'params': state.params}, x,
+                                                       method='encode'),
+              sample_step=lambda state, z: jax.nn.sigmoid(
+                  model.apply({'params': state.params}, z, method='decode')))
