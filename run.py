@@ -8,7 +8,6 @@ r"""Trains or evaluates a jgen model from a config file.
   python run.py --config configs/vae_mnist.py --workdir runs/vae_mnist --mode latent
 """
 
-import logging as logging_lib
 import os
 import sys
 
@@ -39,15 +38,6 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', 0, 'This process in a multi-pro
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-class _QuietLibraries(logging_lib.Filter):
-  """Drops INFO lines from Orbax and TFDS (every file they touch) and clu's notes."""
-
-  NOISY = ('/orbax/', '/tensorflow_datasets/', '/clu/platform/')
-
-  def filter(self, record):
-    noisy = any(part in record.pathname for part in self.NOISY)
-    return record.levelno >= logging_lib.WARNING or not noisy
-
 
 def main(argv):
   if len(argv) > 1:
@@ -55,12 +45,12 @@ def main(argv):
   import tensorflow as tf
 
   tf.config.set_visible_devices([], 'GPU')  # Keep TF off accelerators JAX uses.
-  logging.get_absl_handler().addFilter(_QuietLibraries())
-
   import jax
 
   from jgen import parallel, train
   from jgen.registry import ConfigError
+
+  logging.get_absl_handler().addFilter(train.QuietLibraries())
 
   try:
     parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)

@@ -17,7 +17,6 @@ different config in the same directory is refused: pass another `--workdir`.
 """
 
 import json
-import logging as logging_lib
 import os
 import pathlib
 import sys
@@ -76,15 +75,6 @@ def _train_or_reuse(config, workdir: str) -> tuple[dict, bool]:
   return train.train_and_evaluate(config, workdir), False
 
 
-class _QuietLibraries(logging_lib.Filter):
-  """Drops INFO lines from Orbax and TFDS (every file they touch) and clu, as run.py does."""
-
-  NOISY = ('/orbax/', '/tensorflow_datasets/', '/clu/platform/')
-
-  def filter(self, record):
-    noisy = any(part in record.pathname for part in self.NOISY)
-    return record.levelno >= logging_lib.WARNING or not noisy
-
 
 def main(argv):
   if len(argv) > 1:
@@ -92,17 +82,16 @@ def main(argv):
   import tensorflow as tf
 
   tf.config.set_visible_devices([], 'GPU')  # Keep TF off accelerators JAX uses.
-  logging.get_absl_handler().addFilter(_QuietLibraries())
-
+  from jgen import train
   from jgen.registry import ConfigError
+
+  logging.get_absl_handler().addFilter(train.QuietLibraries())
 
   base = _CONFIG.value
   if base.corrupt.name == 'none':
     print('error: the config has no corruption (corrupt.name=none); pass '
           '--config.corrupt.name=...', file=sys.stderr)
     sys.exit(2)
-  from jgen import train
-
   start = time.time()
   rows = []
   try:

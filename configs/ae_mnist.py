@@ -24,7 +24,7 @@ chosen, and why:
 from configs import common
 
 
-def get_config(arg=None):
+def unlocked_config():
   config = common.base_config()
   config.data.name = 'mnist'
   config.num_train_steps = 36_000
@@ -43,4 +43,8 @@ def get_config(arg=None):
   config.optimizer.learning_rate = 1e-3
   config.optimizer.schedule = 'cosine'
   config.optimizer.warmup_steps = 500
-  return common.finish(config, arg)
+  return config
+
+
+def get_config(arg=None):
+  return common.finish(unlocked_config(), arg)

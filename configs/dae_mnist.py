@@ -25,29 +25,14 @@ What was chosen, and why:
   2-core CPU, for a side-by-side comparison rather than a best figure.
 """
 
-from configs import common
+from configs import ae_mnist, common
 
 
 def get_config(arg=None):
-  config = common.base_config()
-  config.data.name = 'mnist'
+  config = ae_mnist.unlocked_config()  # The same model, loss, optimizer and shifts.
   config.num_train_steps = 10_000
-  config.batch_size = 128
-  config.log_every_steps = 500
   config.eval_every_steps = 2000
-  config.checkpoint_every_steps = 2000
-  config.augment.max_shift = 1
   config.corrupt.name = 'masking'
   config.corrupt.level = 0.25
   config.corrupt.train = True
-
-  config.model.name = 'mlp_autoencoder'
-  config.model.hidden_sizes = (1000, 500, 250)
-  config.model.latent_dim = 30
-  config.model.activation = 'relu'
-  config.model.dropout = 0.0
-  config.loss = 'bce'
-  config.optimizer.learning_rate = 1e-3
-  config.optimizer.schedule = 'cosine'
-  config.optimizer.warmup_steps = 500
   return common.finish(config, arg)

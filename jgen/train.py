@@ -8,6 +8,7 @@ never stopped.
 
 import dataclasses
 import json
+import logging as logging_lib
 import os
 import time
 
@@ -20,6 +21,17 @@ from jgen import data, parallel, steps
 from jgen.checkpoint import Checkpointer
 from jgen.evaluate import density, evaluate, images, latent
 from jgen.registry import ConfigError
+
+
+class QuietLibraries(logging_lib.Filter):
+  """Drops INFO lines from Orbax and TFDS (every file they touch) and clu's notes; install
+  with `logging.get_absl_handler().addFilter(QuietLibraries())`."""
+
+  NOISY = ('/orbax/', '/tensorflow_datasets/', '/clu/platform/')
+
+  def filter(self, record):
+    noisy = any(part in record.pathname for part in self.NOISY)
+    return record.levelno >= logging_lib.WARNING or not noisy
 
 
 class NonFiniteLossError(RuntimeError):
