@@ -12,9 +12,10 @@ import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF is only the input pipeline here.
-# numpy's OpenBLAS (code densities) would start threads that fight XLA's for the cores:
-# measured 10x slower with 2 threads than with 1 while a JAX step ran beside it.
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+
+from jgen import runtime  # noqa: E402
+
+runtime.set_cpu_defaults()
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402

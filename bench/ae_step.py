@@ -21,7 +21,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from jgen import losses, models, parallel, steps
+from jgen import losses, models, parallel, runtime, steps
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/ae_mnist.py')
 _STEPS = flags.DEFINE_integer('steps', 100, 'Steps per timed round.')
@@ -45,6 +45,7 @@ def _bare_step(model, loss_fn):
 
 def main(argv):
   del argv
+  runtime.set_cpu_defaults()  # Before JAX starts: the XLA flags run.py trains with.
   config = _CONFIG.value
   shape = (28, 28, 1)
   task = steps.build_task(config, shape)

@@ -4,10 +4,12 @@ r"""Examples/s of one DCGAN MNIST training step (D update + G update), JAX vs Py
   python bench/dcgan_step.py    # configs/dcgan_mnist.py, batch 128, 1 device
 
 Variants, interleaved over several rounds (median reported) so machine noise hits all alike:
-  jgen:       the train step jgen runs on non-log steps (sub-pixel upsampling);
-  jgen_convT: the same step with nn.ConvTranspose upsampling (the same function);
-  torch:      the same architecture in PyTorch eager, trained as PyTorch's DCGAN example
-              trains it (D on real, D on detached fake, then G through D), Adam 2e-4/0.5.
+  jgen:          the train step jgen runs on non-log steps (upsampling 'strided': the
+                 transposed convolution with its gradients as stride-2 convolutions);
+  jgen_subpixel: the same step with sub-pixel upsampling (the same function);
+  jgen_convT:    the same step with nn.ConvTranspose upsampling (the same function);
+  torch:         the same architecture in PyTorch eager, trained as PyTorch's DCGAN example
+                 trains it (D on real, D on detached fake, then G through D), Adam 2e-4/0.5.
 Both sides use BCE-with-logits losses, the same layer sizes and no bias before batch norm;
 threads are left at each library's default (all cores).
 """
@@ -24,7 +26,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from jgen import parallel, steps
+from jgen import parallel, runtime, steps
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/dcgan_mnist.py')
 _STEPS = flags.DEFINE_integer('steps', 20, 'Steps per timed round.')
@@ -96,10 +98,12 @@ def _torch_variant(images, noise_dim=100, features=64):
 
 def main(argv):
   del argv
+  runtime.set_cpu_defaults()  # Before JAX starts: the XLA flags run.py trains with.
   config = _CONFIG.value
   shape = (28, 28, 1)
   images = np.random.default_rng(0).uniform(size=(config.batch_size, *shape)).astype(np.float32)
-  variants = {'jgen': _jax_variant(config, shape, 'subpixel', images),
+  variants = {'jgen': _jax_variant(config, shape, 'strided', images),
+              'jgen_subpixel': _jax_variant(config, shape, 'subpixel', images),
               'jgen_convT': _jax_variant(config, shape, 'transpose', images)}
   try:
     variants['torch'], version, threads = _torch_variant(images)
@@ -121,7 +125,7 @@ def main(argv):
   for name, values in rates.items():
     median = statistics.median(values)
     ratio = f'  {median / base:.2f}x torch' if base else ''
-    print(f'  {name:11s} {median:8.1f}{ratio}')
+    print(f'  {name:13s} {median:8.1f}{ratio}')
 
 
 if __name__ == '__main__':

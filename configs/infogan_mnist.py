@@ -5,7 +5,7 @@ continuous codes, Q sharing D's trunk.
   python run.py --config configs/infogan_mnist.py:smoke --workdir /tmp/smoke
 
 Their MNIST settings: G FC1024-FC7x7x128-up64-up1, D conv64-conv128-FC1024 (batch norm,
-LeakyReLU 0.2), Q FC128 on D's last hidden layer; Adam beta1 0.5, lr 1e-3 for G and 2e-4
+LeakyReLU 0.1), Q FC128 on D's last hidden layer; Adam beta1 0.5, lr 1e-3 for G and 2e-4
 for D (and Q, which shares D's optimizer as in their code), batch 128, mutual-information
 weight 1, continuous codes uniform on [-1, 1] with a unit-variance Gaussian posterior.
 `test_code_accuracy` in results.json is the categorical code used as a digit classifier of
@@ -25,6 +25,7 @@ def get_config(arg=None):
   config.model.noise_dim = 62
   config.model.categories = 10
   config.model.continuous = 2
+  config.model.leak = 0.1  # LeakyReLU slope in D and Q (their appendix).
   config.gan.loss = 'non_saturating'
   config.gan.info_weight = 1.0
   config.gan.info_continuous_weight = 1.0

@@ -84,13 +84,22 @@ def test_unknown_loss_names_list_the_known_ones():
     losses.get_adversarial_loss('hinged')
 
 
-@pytest.mark.parametrize('kernel_size, features, size', [
-    (4, 32, (7, 7)), (4, 32, (4, 5)), (2, 32, (6, 6)), (6, 32, (5, 4)), (4, 3, (7, 7))])
-def test_subpixel_layer_is_exactly_conv_transpose(kernel_size, features, size):
-  """Same parameters, same values, same gradients (input, kernel, bias) as nn.ConvTranspose;
-  `features` 3 takes the layer's lax.conv_transpose path, 32 the sub-pixel one."""
+_UPSAMPLING_CASES = [(4, 32, (7, 7)), (4, 32, (4, 5)), (2, 32, (6, 6)), (6, 32, (5, 4)),
+                     (4, 3, (7, 7))]
+
+
+@pytest.mark.parametrize('layer, kernel_size, features, size', [
+    *[('subpixel', *case) for case in _UPSAMPLING_CASES],
+    *[('strided', *case) for case in _UPSAMPLING_CASES], ('strided', 3, 8, (5, 6))])
+def test_upsampling_layers_are_exactly_conv_transpose(layer, kernel_size, features, size):
+  """Same parameters, same values, same gradients (input, kernel, bias) as nn.ConvTranspose.
+  For the sub-pixel layer `features` 3 takes its lax.conv_transpose path, 32 the sub-pixel
+  one; the strided layer (custom gradients) also takes an odd kernel."""
   x = jax.random.normal(jax.random.PRNGKey(0), (3, *size, 16))
-  ours = layers.SubPixelConvTranspose(features, kernel_size)
+  if layer == 'subpixel':
+    ours = layers.SubPixelConvTranspose(features, kernel_size)
+  else:
+    ours = layers.ConvTransposeStride2(features, kernel_size)
   theirs = nn.ConvTranspose(features, (kernel_size,) * 2, strides=(2, 2),
                             padding=((kernel_size // 2,) * 2,) * 2)
   params = ours.init(jax.random.PRNGKey(1), x)
@@ -98,7 +107,8 @@ def test_subpixel_layer_is_exactly_conv_transpose(kernel_size, features, size):
   assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape,
                                                          theirs.init(jax.random.PRNGKey(1), x))
   y_ours, y_theirs = ours.apply(params, x), theirs.apply(params, x)
-  assert y_ours.shape == (3, 2 * size[0], 2 * size[1], features)
+  odd = kernel_size % 2
+  assert y_ours.shape == (3, 2 * size[0] - odd, 2 * size[1] - odd, features)
   np.testing.assert_allclose(y_ours, y_theirs, rtol=1e-5, atol=1e-5)
   target = jax.random.normal(jax.random.PRNGKey(2), y_ours.shape)
   loss = lambda mod: lambda p, x: ((mod.apply(p, x) - target) ** 2).sum()  # noqa: E731
@@ -149,12 +159,57 @@ def test_dcgan_mnist_has_radford_sizes():
 
 
 def test_generator_upsampling_forms_agree():
+  """The three upsampling forms give the generator the same values and parameter
+  gradients (its batch norm in training mode included)."""
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
-  sub = models.build_model('dcgan', image_shape=(28, 28, 1))
-  tr = models.build_model('dcgan', image_shape=(28, 28, 1), upsampling='transpose')
-  variables = sub.init(jax.random.PRNGKey(1), z)
-  np.testing.assert_allclose(sub.apply(variables, z, method='generate'),
-                             tr.apply(variables, z, method='generate'), atol=1e-5)
+  gans = {form: models.build_model('dcgan', image_shape=(28, 28, 1), upsampling=form)
+          for form in ('strided', 'subpixel', 'transpose')}
+  variables = gans['strided'].init(jax.random.PRNGKey(1), z)
+  target = jax.random.normal(jax.random.PRNGKey(2), (4, 28, 28, 1))
+
+  def loss(params, gan):
+    images, _ = gan.apply({**variables, 'params': params}, z, train=True,
+                          method='generate', mutable=['batch_stats'])
+    return ((images - target) ** 2).sum()
+
+  ref = gans['transpose']
+  for form in ('strided', 'subpixel'):
+    np.testing.assert_allclose(gans[form].apply(variables, z, method='generate'),
+                               ref.apply(variables, z, method='generate'), atol=1e-5)
+    grads = jax.grad(loss)(variables['params'], gans[form])
+    ref_grads = jax.grad(loss)(variables['params'], ref)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+@pytest.mark.parametrize('shape', [(16, 5, 4, 6), (32, 7)])
+def test_batch_norm_is_flax_batch_norm(shape):
+  """layers.BatchNorm: Flax's BatchNorm's variables, values, gradients (input, scale,
+  bias) and running averages, and the same values with running averages."""
+  x = 3 * jax.random.normal(jax.random.PRNGKey(0), shape) + 1
+  target = jax.random.normal(jax.random.PRNGKey(1), shape)
+  ours = layers.BatchNorm(momentum=0.9)
+  theirs = nn.BatchNorm(use_running_average=False, momentum=0.9)
+  variables = ours.init(jax.random.PRNGKey(2), x)
+  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(
+      jnp.shape, theirs.init(jax.random.PRNGKey(2), x))
+  variables = jax.tree.map(lambda v: v + 0.3 * jnp.arange(v.shape[-1]), variables)
+
+  def loss(params, x, mod):
+    y, stats = mod.apply({**variables, 'params': params}, x, mutable=['batch_stats'])
+    return (jnp.tanh(y) * target).sum(), (y, stats)
+
+  (l_ours, (y_ours, s_ours)), g_ours = jax.value_and_grad(loss, (0, 1), has_aux=True)(
+      variables['params'], x, ours)
+  (l_theirs, (y_theirs, s_theirs)), g_theirs = jax.value_and_grad(
+      loss, (0, 1), has_aux=True)(variables['params'], x, theirs)
+  np.testing.assert_allclose(y_ours, y_theirs, rtol=1e-5, atol=1e-5)
+  for a, b in zip(jax.tree.leaves((g_ours, s_ours)), jax.tree.leaves((g_theirs, s_theirs)),
+                  strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+  eval_ours = layers.BatchNorm(use_running_average=True).apply(variables, x)
+  eval_theirs = nn.BatchNorm(use_running_average=True).apply(variables, x)
+  np.testing.assert_allclose(eval_ours, eval_theirs, rtol=1e-6, atol=1e-6)
 
 
 def test_infogan_and_mlp_gan_outputs():

@@ -18,7 +18,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jgen.models.layers import SubPixelConvTranspose, downsampled_size
+from jgen.models.layers import (
+  BatchNorm,
+  ConvTransposeStride2,
+  SubPixelConvTranspose,
+  downsampled_size,
+)
 
 # Radford et al.: all weights from N(0, 0.02); batch-norm scales around 1 (as PyTorch's
 # DCGAN example initialises them).
@@ -75,8 +80,8 @@ def latent_from_codes(noise: jax.Array, category: jax.Array, code: jax.Array,
 def _norm(kind: str, train: bool, axis_name: str | None, name: str | None = None):
   """The normalisation layer `kind` ('batch', 'layer' or 'none'), as a callable."""
   if kind == 'batch':
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=axis_name,
-                        scale_init=_bn_scale_init, name=name)
+    return BatchNorm(use_running_average=not train, momentum=0.9, axis_name=axis_name,
+                     scale_init=_bn_scale_init, name=name)
   if kind == 'layer':  # Over all of an example's features (channels and positions).
     return lambda h: nn.LayerNorm(reduction_axes=tuple(range(1, h.ndim)), name=name)(h)
   if kind == 'none':
@@ -135,19 +140,25 @@ class ConvGenerator(nn.Module):
   dense_sizes: Sequence[int] = ()
   norm: str = 'batch'
   axis_name: str | None = None  # The device axis to average batch statistics over.
-  # 'subpixel' (fast on CPU) or 'transpose' (nn.ConvTranspose): the same function of the
-  # same parameters, kept to measure one against the other (bench/dcgan_step.py).
-  upsampling: str = 'subpixel'
+  # The same function of the same parameters, three ways (bench/dcgan_step.py times them):
+  # 'strided' (nn.ConvTranspose's function, its gradients as stride-2 convolutions: the
+  # fastest on CPU), 'subpixel' (a stride-1 convolution + depth-to-space) or 'transpose'
+  # (nn.ConvTranspose itself, autodiff).
+  upsampling: str = 'strided'
 
   def _upsample(self, features: int, use_bias: bool, name: str | None = None):
     if self.upsampling == 'transpose':
       pad = ((self.kernel_size // 2,) * 2,) * 2
       return nn.ConvTranspose(features, (self.kernel_size,) * 2, strides=(2, 2), padding=pad,
                               use_bias=use_bias, kernel_init=DCGAN_INIT, name=name)
+    if self.upsampling == 'strided':
+      return ConvTransposeStride2(features, self.kernel_size, use_bias=use_bias,
+                                  kernel_init=DCGAN_INIT, name=name)
     if self.upsampling == 'subpixel':
       return SubPixelConvTranspose(features, self.kernel_size, use_bias=use_bias,
                                    kernel_init=DCGAN_INIT, name=name)
-    raise ValueError(f"unknown upsampling {self.upsampling!r}; known: 'subpixel', 'transpose'")
+    raise ValueError(f"unknown upsampling {self.upsampling!r}; "
+                     "known: 'strided', 'subpixel', 'transpose'")
 
   @nn.compact
   def __call__(self, z: jax.Array, *, train: bool = False) -> jax.Array:
@@ -179,11 +190,12 @@ class QHead(nn.Module):
   hidden_size: int = 128
   norm: str = 'batch'
   axis_name: str | None = None
+  leak: float = 0.2  # LeakyReLU's negative slope.
 
   @nn.compact
   def __call__(self, h: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
     h = nn.Dense(self.hidden_size, use_bias=self.norm != 'batch', kernel_init=DCGAN_INIT)(h)
-    h = nn.leaky_relu(_norm(self.norm, train, self.axis_name)(h), 0.2)
+    h = nn.leaky_relu(_norm(self.norm, train, self.axis_name)(h), self.leak)
     out = {}
     if self.categories:
       out['code_logits'] = nn.Dense(self.categories, kernel_init=DCGAN_INIT, name='category')(h)
@@ -195,8 +207,8 @@ class QHead(nn.Module):
 class ConvDiscriminator(nn.Module):
   """DCGAN's discriminator (and InfoGAN's, with `dense_sizes` and a Q head).
 
-  Stride-2 convolutions doubling the channels, LeakyReLU(0.2), normalisation on every layer
-  but the input one (Radford et al.), optional dense layers, a linear logit.
+  Stride-2 convolutions doubling the channels, LeakyReLU (slope `leak`), normalisation on
+  every layer but the input one (Radford et al.), optional dense layers, a linear logit.
   """
 
   features: int = 64  # Channels of the first convolution.
@@ -208,6 +220,7 @@ class ConvDiscriminator(nn.Module):
   q_categories: int = 0
   q_continuous: int = 0
   q_hidden_size: int = 128
+  leak: float = 0.2  # LeakyReLU's negative slope: 0.2 in DCGAN, 0.1 in InfoGAN.
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
@@ -219,15 +232,15 @@ class ConvDiscriminator(nn.Module):
                   use_bias=bias or i == 0, kernel_init=DCGAN_INIT)(h)
       if i > 0:
         h = _norm(self.norm, train, self.axis_name)(h)
-      h = nn.leaky_relu(h, 0.2)
+      h = nn.leaky_relu(h, self.leak)
     h = h.reshape(h.shape[0], -1)
     for size in self.dense_sizes:
       h = nn.Dense(size, use_bias=bias, kernel_init=DCGAN_INIT)(h)
-      h = nn.leaky_relu(_norm(self.norm, train, self.axis_name)(h), 0.2)
+      h = nn.leaky_relu(_norm(self.norm, train, self.axis_name)(h), self.leak)
     out = {'logits': nn.Dense(1, kernel_init=DCGAN_INIT, name='logits')(h)[:, 0]}
     if self.q_categories or self.q_continuous:
       out |= QHead(self.q_categories, self.q_continuous, self.q_hidden_size, self.norm,
-                   self.axis_name, name='q')(h, train=train)
+                   self.axis_name, self.leak, name='q')(h, train=train)
     return out
 
 
@@ -271,7 +284,7 @@ def _num_resamples(image_shape, num_resamples):
 
 
 def dcgan(*, image_shape, features=64, num_resamples=0, kernel_size=4, norm='batch',
-          discriminator_norm=None, noise_dim=100, noise='normal', upsampling='subpixel',
+          discriminator_norm=None, noise_dim=100, noise='normal', upsampling='strided',
           axis_name=None) -> GAN:
   """Radford et al. 2015's DCGAN, sized for `image_shape`.
 
@@ -283,7 +296,7 @@ def dcgan(*, image_shape, features=64, num_resamples=0, kernel_size=4, norm='bat
     norm: 'batch' (DCGAN), 'layer' or 'none', for G and, unless `discriminator_norm`, D.
     discriminator_norm: D's own normalisation (WGAN-GP's critic must not use 'batch').
     noise_dim, noise: the latent.
-    upsampling: 'subpixel' or 'transpose', the same layer computed two ways.
+    upsampling: 'strided', 'subpixel' or 'transpose', the same layer computed three ways.
     axis_name: the device axis batch statistics are averaged over.
   """
   n = _num_resamples(image_shape, num_resamples)
@@ -293,13 +306,14 @@ def dcgan(*, image_shape, features=64, num_resamples=0, kernel_size=4, norm='bat
 
 
 def infogan(*, image_shape, features=64, num_resamples=0, kernel_size=4, dense_size=1024,
-            noise_dim=62, categories=10, continuous=2, q_hidden_size=128,
+            noise_dim=62, categories=10, continuous=2, q_hidden_size=128, leak=0.1,
             axis_name=None) -> GAN:
   """Chen et al. 2016's MNIST InfoGAN: DCGAN-like networks with a 1024-unit dense layer in
   each, 62 noise dims, one 10-way categorical and two continuous codes, a Q head of 128 units
-  on D's last hidden layer."""
+  on D's last hidden layer, LeakyReLU with slope 0.1 in D and Q (their appendix; their
+  code's default is 0.01)."""
   n = _num_resamples(image_shape, num_resamples)
   g = ConvGenerator(image_shape, features, n, kernel_size, (dense_size,), 'batch', axis_name)
   d = ConvDiscriminator(features, n, kernel_size, (dense_size,), 'batch', axis_name,
-                        categories, continuous, q_hidden_size)
+                        categories, continuous, q_hidden_size, leak)
   return GAN(g, d, LatentSpec(noise_dim, 'uniform', categories, continuous))

@@ -144,3 +144,155 @@ class SubPixelConvTranspose(nn.Module):
     if not self.use_bias:
       return y
     return y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
+
+
+def _conv_stride2(x, kernel, padding):
+  return jax.lax.conv_general_dilated(x, kernel, (2, 2), padding, dimension_numbers=_NHWC)
+
+
+def _flip_swap(kernel):
+  """A transposed convolution's kernel as the kernel of the convolution it transposes."""
+  return kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_transpose_stride2(x: jax.Array, kernel: jax.Array, padding) -> jax.Array:
+  """`lax.conv_transpose(x, kernel, (2, 2), padding)` (NHWC, HWIO, unflipped kernel, as
+  `nn.ConvTranspose`), differentiated as what it is: the input gradient of a stride-2
+  convolution C with the flipped, channel-swapped kernel. So its input gradient is C
+  applied to the output gradient, and its kernel gradient is C's kernel gradient (input:
+  the output gradient; cotangent: x). XLA:CPU runs both as ordinary strided convolutions,
+  instead of the kernel gradient of a dilated convolution (650 ms against about 20 ms for a
+  DCGAN layer, 7x7x128 -> 14x14x64 at batch 128).
+
+  Args:
+    x: (B, H, W, Cin).
+    kernel: (kh, kw, Cin, Cout).
+    padding: ((top, bottom), (left, right)) of the dilated input, a hashable tuple.
+  """
+  return jax.lax.conv_transpose(x, kernel, (2, 2), padding, dimension_numbers=_NHWC)
+
+
+def _conv_transpose_fwd(x, kernel, padding):
+  return conv_transpose_stride2(x, kernel, padding), (x, kernel)
+
+
+def _conv_transpose_bwd(padding, residuals, g):
+  x, kernel = residuals
+  kh, kw = kernel.shape[:2]
+  (top, bottom), (left, right) = padding
+  c_padding = ((kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right))
+  c_kernel = _flip_swap(kernel)
+  _, kernel_vjp = jax.vjp(lambda k: _conv_stride2(g, k, c_padding), c_kernel)
+  return _conv_stride2(g, c_kernel, c_padding), _flip_swap(kernel_vjp(x)[0])
+
+
+conv_transpose_stride2.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+
+
+class ConvTransposeStride2(nn.Module):
+  """`nn.ConvTranspose(features, (k, k), strides=(2, 2), padding=((k // 2,) * 2,) * 2)`, the
+  same function of the same parameters, trained through `conv_transpose_stride2`'s
+  gradients (tests/test_gan.py checks values and gradients against nn.ConvTranspose)."""
+
+  features: int
+  kernel_size: int = 4
+  use_bias: bool = True
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  bias_init: Callable = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.kernel_size
+    kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
+    y = conv_transpose_stride2(x, kernel.astype(x.dtype), ((k // 2, k // 2),) * 2)
+    if self.use_bias:
+      y = y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
+    return y
+
+
+def _channel_sums(*columns: jax.Array) -> jax.Array:
+  """Sums of (M, C) arrays over M, as one matrix product with a ones vector per array.
+
+  XLA:CPU lowers a reduction over all but the minor (channel) dimension to a slow
+  reduce-window loop; a product with ones runs on its matmul kernels (2-3x faster here).
+  """
+  ones = jnp.ones((columns[0].shape[0],), columns[0].dtype)
+  return jnp.stack([ones @ c for c in columns])
+
+
+def _global_sums(sums: jax.Array, count: int, axis_name: str | None):
+  if axis_name is None:
+    return sums, count
+  return jax.lax.psum(sums, axis_name), count * jax.lax.psum(1, axis_name)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def batch_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float,
+               axis_name: str | None) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Batch normalisation of `x` (..., C) over all but its last axis (and over devices on
+  `axis_name`). Returns (y, mean, var); mean and var are the biased batch moments, for the
+  running averages, and carry no gradient (their cotangents are ignored)."""
+  return _batch_norm_fwd(x, scale, bias, epsilon, axis_name)[0]
+
+
+def _batch_norm_fwd(x, scale, bias, epsilon, axis_name):
+  x2 = x.reshape(-1, x.shape[-1])
+  sums, n = _global_sums(_channel_sums(x2, x2 * x2), x2.shape[0], axis_name)
+  mean = sums[0] / n
+  var = jnp.maximum(sums[1] / n - mean * mean, 0.0)  # As Flax's fast variance.
+  inv = jax.lax.rsqrt(var + epsilon)
+  xhat = (x2 - mean) * inv
+  y = (xhat * scale + bias).reshape(x.shape)
+  return (y, mean, var), (xhat, inv, scale)
+
+
+def _batch_norm_bwd(epsilon, axis_name, residuals, cotangents):
+  del epsilon
+  xhat, inv, scale = residuals
+  g = cotangents[0].reshape(xhat.shape)
+  local = _channel_sums(g, g * xhat)  # d bias, d scale of this device's examples.
+  sums, n = _global_sums(local, xhat.shape[0], axis_name)
+  dx = (scale * inv / n) * (n * g - sums[0] - xhat * sums[1])
+  return dx.reshape(cotangents[0].shape), _like(local[1], scale), _like(local[0], scale)
+
+
+def _like(cotangent: jax.Array, primal: jax.Array) -> jax.Array:
+  """Sums a cotangent over the device axes its primal does not vary over (under shard_map,
+  the transpose of using a replicated value on every device)."""
+  axes = tuple(jax.typeof(cotangent).manual_axis_type.varying
+               - jax.typeof(primal).manual_axis_type.varying)
+  return jax.lax.psum(cotangent, axes) if axes else cotangent
+
+
+batch_norm.defvjp(_batch_norm_fwd, _batch_norm_bwd)
+
+
+class BatchNorm(nn.Module):
+  """`nn.BatchNorm` over the last axis with the same variables, defaults and running
+  averages, its batch moments and their gradients computed as matrix products
+  (`batch_norm`), which XLA:CPU runs 2-3x faster than the reductions Flax's layer lowers to.
+  """
+
+  use_running_average: bool = False
+  momentum: float = 0.99
+  epsilon: float = 1e-5
+  axis_name: str | None = None
+  scale_init: Callable = nn.initializers.ones
+  bias_init: Callable = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    features = x.shape[-1]
+    ra_mean = self.variable('batch_stats', 'mean', jnp.zeros, (features,), jnp.float32)
+    ra_var = self.variable('batch_stats', 'var', jnp.ones, (features,), jnp.float32)
+    scale = self.param('scale', self.scale_init, (features,), jnp.float32)
+    bias = self.param('bias', self.bias_init, (features,), jnp.float32)
+    if self.use_running_average:
+      return (x - ra_mean.value) * jax.lax.rsqrt(ra_var.value + self.epsilon) * scale + bias
+    y, mean, var = batch_norm(x, scale, bias, self.epsilon, self.axis_name)
+    if not self.is_initializing():
+      mean, var = jax.lax.stop_gradient(mean), jax.lax.stop_gradient(var)
+      ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
+      ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var
+    return y
