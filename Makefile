@@ -9,6 +9,8 @@ WORKDIR ?= runs/ae_mnist
 # Datasets the test suite reads; fashion_mnist is prepared only where its offline source
 # (Debian's dataset-fashion-mnist) or the internet is there.
 TEST_DATASETS ?= mnist
+# pytest-xdist workers; each test file runs whole on one worker (its fixtures built once).
+TEST_WORKERS ?= 2
 
 .PHONY: setup data train test lint clean
 
@@ -28,7 +30,7 @@ train: data
 	$(PY) run.py --config $(CONFIG) --workdir $(WORKDIR)
 
 test: data
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 lint: setup
 	$(VENV)/bin/ruff check .

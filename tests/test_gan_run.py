@@ -56,22 +56,23 @@ def test_four_devices_match_one_with_batch_norm(tmp_path, mnist_builder):
   Summing in another order changes the last bits, and a GAN's two-player updates amplify
   such differences step after step. Adam's eps is raised from 1e-8 to 1e-3 here because
   with 1e-8 its first update is about lr * sign(g), which flips for parameters whose
-  gradient is near zero: runs then part at about 1e-3 within 8 steps. With 1e-3, step 5
-  agrees to 1e-7, step 10 to about 3e-5 and step 20 to about 2e-3.
+  gradient is near zero. With 1e-3 (measured with XLA's Eigen convolutions, which sum in a
+  batch-size-dependent order): step 1 agrees to 3e-7 to 2e-6, step 2 to 1e-4, and the
+  differences grow to a few 1e-3 by step 10. Per-device batch statistics (the bug this
+  guards against) would differ by more than 1e-3 at step 1.
   """
   args = ['--config', 'configs/dcgan_mnist.py:smoke', '--config.g_optimizer.eps=1e-3',
-          '--config.d_optimizer.eps=1e-3']
+          '--config.d_optimizer.eps=1e-3', '--config.log_every_steps=1']
   run_jgen(*args, '--workdir', str(tmp_path / 'one'))
   run_jgen(*args, '--workdir', str(tmp_path / 'four'), devices=4)
   for key in ('train/d_loss', 'train/g_loss', 'train/d_real', 'train/d_fake',
               'train/l2_grads_d', 'train/l2_grads_g'):
     one, four = train_losses(tmp_path / 'one', key), train_losses(tmp_path / 'four', key)
-    assert one.keys() == four.keys() and len(one) == 4
-    early = sorted(one)[:2]
-    np.testing.assert_allclose([four[s] for s in early], [one[s] for s in early], rtol=1e-4,
-                               err_msg=key)
+    assert one.keys() == four.keys() and len(one) == 20
+    # Step 1: D's update (batch norm over devices) and G's through the updated D.
+    np.testing.assert_allclose(four[1], one[1], rtol=1e-5, err_msg=key)
     np.testing.assert_allclose([four[s] for s in sorted(four)], [one[s] for s in sorted(one)],
-                               rtol=1e-2, err_msg=key)
+                               rtol=2e-2, err_msg=key)
 
 
 def test_sample_mode_writes_samples_of_the_latest_checkpoint(dcgan_run):
