@@ -214,8 +214,8 @@ class ConvTransposeStride2(nn.Module):
 def _channel_sums(*columns: jax.Array) -> jax.Array:
   """Sums of (M, C) arrays over M, as one matrix product with a ones vector per array.
 
-  XLA:CPU lowers a reduction over all but the minor (channel) dimension to a slow
-  reduce-window loop; a product with ones runs on its matmul kernels (2-3x faster here).
+  XLA:CPU lowers a reduction over all but the minor (channel) dimension to reduce-window
+  loops; a product with ones runs on its matmul kernels instead.
   """
   ones = jnp.ones((columns[0].shape[0],), columns[0].dtype)
   return jnp.stack([ones @ c for c in columns])
@@ -271,7 +271,8 @@ batch_norm.defvjp(_batch_norm_fwd, _batch_norm_bwd)
 class BatchNorm(nn.Module):
   """`nn.BatchNorm` over the last axis with the same variables, defaults and running
   averages, its batch moments and their gradients computed as matrix products
-  (`batch_norm`), which XLA:CPU runs 2-3x faster than the reductions Flax's layer lowers to.
+  (`batch_norm`). Measured side by side on one core, the DCGAN step ran at 0.90x PyTorch
+  with it against 0.78x with `nn.BatchNorm` (bench/dcgan_step.py; a noisy machine).
   """
 
   use_running_average: bool = False
