@@ -91,7 +91,23 @@ def _phase_taps(kernel_size: int, pad: int, phase: int) -> tuple[int, list[int]]
 _SUBPIXEL_MIN_FEATURES = 16
 
 
-class SubPixelConvTranspose(nn.Module):
+class _ConvTranspose2x(nn.Module):
+  """The parameters of a stride-2 transposed convolution, as `nn.ConvTranspose` names them:
+  `kernel` (k, k, Cin, features) and `bias`; subclasses compute the same function."""
+
+  features: int
+  kernel_size: int = 4
+  use_bias: bool = True
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  bias_init: Callable = nn.initializers.zeros_init()
+
+  def _add_bias(self, y):
+    if not self.use_bias:
+      return y
+    return y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
+
+
+class SubPixelConvTranspose(_ConvTranspose2x):
   """A stride-2 transposed convolution computed as a stride-1 convolution + depth-to-space.
 
   Exactly `nn.ConvTranspose(features, (k, k), strides=(2, 2), padding=((k // 2,) * 2,) * 2)`
@@ -104,12 +120,6 @@ class SubPixelConvTranspose(nn.Module):
   `lax.conv_transpose`; tests/test_models.py proves the equality of values and gradients.
   With few output channels (an image layer) it is lax's transposed convolution itself.
   """
-
-  features: int
-  kernel_size: int = 4
-  use_bias: bool = True
-  kernel_init: Callable = nn.initializers.lecun_normal()
-  bias_init: Callable = nn.initializers.zeros_init()
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -139,11 +149,6 @@ class SubPixelConvTranspose(nn.Module):
                              for c in (0, 1)], axis=3))
     y = jnp.stack(rows, axis=3)  # (B, H, W, 2 [row phase], 2 [col phase], features)
     return self._add_bias(depth_to_space(y.reshape(b, h, w, 4 * self.features), 2))
-
-  def _add_bias(self, y):
-    if not self.use_bias:
-      return y
-    return y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
 
 
 def _conv_stride2(x, kernel, padding):
@@ -190,25 +195,17 @@ def _conv_transpose_bwd(padding, residuals, g):
 conv_transpose_stride2.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
-class ConvTransposeStride2(nn.Module):
+class ConvTransposeStride2(_ConvTranspose2x):
   """`nn.ConvTranspose(features, (k, k), strides=(2, 2), padding=((k // 2,) * 2,) * 2)`, the
   same function of the same parameters, trained through `conv_transpose_stride2`'s
   gradients (tests/test_gan.py checks values and gradients against nn.ConvTranspose)."""
-
-  features: int
-  kernel_size: int = 4
-  use_bias: bool = True
-  kernel_init: Callable = nn.initializers.lecun_normal()
-  bias_init: Callable = nn.initializers.zeros_init()
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = self.kernel_size
     kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
-    y = conv_transpose_stride2(x, kernel.astype(x.dtype), ((k // 2, k // 2),) * 2)
-    if self.use_bias:
-      y = y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
-    return y
+    return self._add_bias(
+        conv_transpose_stride2(x, kernel.astype(x.dtype), ((k // 2, k // 2),) * 2))
 
 
 def _channel_sums(*columns: jax.Array) -> jax.Array:
