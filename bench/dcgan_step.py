@@ -31,6 +31,9 @@ from jgen import parallel, runtime, steps
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/dcgan_mnist.py')
 _STEPS = flags.DEFINE_integer('steps', 20, 'Steps per timed round.')
 _ROUNDS = flags.DEFINE_integer('rounds', 5, 'Timed rounds per variant.')
+_MALLOC = flags.DEFINE_bool(
+    'keep_freed_memory', True, "Apply run.py's malloc setting (jgen.runtime.keep_freed_memory) "
+    'to this process, so to both sides; --nokeep_freed_memory leaves glibc as it is.')
 
 
 def _jax_variant(config, shape, upsampling, images):
@@ -98,7 +101,8 @@ def _torch_variant(images, noise_dim=100, features=64):
 
 def main(argv):
   del argv
-  runtime.set_cpu_defaults()  # Before JAX starts: the XLA flags run.py trains with.
+  # Before JAX starts: the XLA flags and malloc setting run.py trains with.
+  runtime.set_cpu_defaults(malloc=_MALLOC.value)
   config = _CONFIG.value
   shape = (28, 28, 1)
   images = np.random.default_rng(0).uniform(size=(config.batch_size, *shape)).astype(np.float32)
@@ -120,6 +124,7 @@ def main(argv):
       rates[name].append(_STEPS.value * config.batch_size / (time.perf_counter() - start))
   print(f'DCGAN {shape}, batch {config.batch_size}, jax {jax.__version__} on '
         f'{jax.device_count()} {jax.devices()[0].platform} device(s), {torch_note}; '
+        f'keep_freed_memory={_MALLOC.value}; '
         f'{_ROUNDS.value} rounds of {_STEPS.value} steps; median examples/s:')
   base = statistics.median(rates['torch']) if 'torch' in rates else None
   for name, values in rates.items():
