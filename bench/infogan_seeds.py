@@ -1,0 +1,109 @@
+r"""Seed study of InfoGAN's code accuracy: one config, several seeds, in one process.
+
+  python bench/infogan_seeds.py --seeds 0,1,2,3,4,5,6,7
+  python bench/infogan_seeds.py --seeds 0,1,2,3 --config.model.leak=0.2
+  python bench/infogan_seeds.py --save_npz /tmp/mnist.npz --seeds ''   # arrays for a
+  python bench/infogan_seeds.py --npz /tmp/mnist.npz --seeds 0,1        # machine without TFDS
+
+Trains `configs/infogan_mnist.py` (any `--config.*` override) from each seed with the task's
+own train and eval steps, and prints one JSON line per seed (test code accuracy after every
+1000 steps) and a summary: how many seeds reach 95%, mean, median. It skips what run.py adds
+around the steps (checkpoints, images, logs) and feeds batches from a per-seed numpy
+shuffle of the whole training split, so its runs are not run.py's runs of the same seeds.
+A 5000-step run is about an hour on one core of the 2-core CPU and well under a minute on a
+GPU, which is where the README's 8-seed figures come from.
+"""
+
+import json
+import pathlib
+import statistics
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # For configs/.
+
+import jax
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from jgen import parallel, runtime, steps
+from jgen.steps import gan as gan_steps
+
+_CONFIG = config_flags.DEFINE_config_file('config', 'configs/infogan_mnist.py')
+_SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2', '3'], 'Seeds to train, one run each.')
+_EVERY = flags.DEFINE_integer('eval_every', 1000, 'Steps between test evaluations.')
+_NPZ = flags.DEFINE_string('npz', '', 'Read MNIST from this .npz (train_x, test_x, test_y) '
+                           'instead of TFDS.')
+_SAVE_NPZ = flags.DEFINE_string('save_npz', '', 'Write the arrays read from TFDS here.')
+
+
+def _arrays(config) -> dict[str, np.ndarray]:
+  if _NPZ.value:
+    with np.load(_NPZ.value) as f:
+      return dict(f)
+  from jgen import data  # TFDS and TensorFlow: only where the arrays come from TFDS.
+  import tensorflow_datasets as tfds
+  builder = data.ensure_prepared(config.data.name, config.data.data_dir or None,
+                                 download=config.data.download)
+  out = {}
+  for split, key in ((config.data.train_split, 'train'), (config.data.test_split, 'test')):
+    x, y = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+    out[f'{key}_x'], out[f'{key}_y'] = x, y
+  if _SAVE_NPZ.value:
+    np.savez_compressed(_SAVE_NPZ.value, **out)
+  return out
+
+
+def _train(task, config, arrays, seed: int, mesh) -> dict:
+  step_fn = parallel.data_parallel(lambda s, b: task.train_step(s, b)[0], mesh,
+                                   donate_argnums=(0,))
+  eval_fn = parallel.data_parallel(task.eval_step, mesh)
+  train_x, test_x, test_y = arrays['train_x'], arrays['test_x'], arrays['test_y']
+  n, b, e = len(train_x), config.batch_size, config.eval_batch_size
+  test = [parallel.shard_batch(mesh, {'image': test_x[i:i + e].astype(np.float32) / 255.0,
+                                      'label': test_y[i:i + e].astype(np.int32),
+                                      'mask': np.ones(len(test_x[i:i + e]), np.float32)})
+          for i in range(0, len(test_x), e)]
+  start = time.time()
+  state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(seed)))
+  rng = np.random.default_rng(seed)
+  order, pos, accuracy = rng.permutation(n), 0, []
+  for step in range(1, config.num_train_steps + 1):
+    if pos + b > n:
+      order, pos = rng.permutation(n), 0
+    rows, pos = order[pos:pos + b], pos + b
+    state = step_fn(state, parallel.shard_batch(mesh, {
+        'image': train_x[rows].astype(np.float32) / 255.0, 'label': np.zeros(b, np.int32)}))
+    if step % _EVERY.value == 0 or step == config.num_train_steps:
+      sums = [jax.device_get(eval_fn(state, batch)) for batch in test]
+      total = jax.tree.map(lambda *a: sum(a), *sums)
+      accuracy.append(round(gan_steps.summarize(total)['code_accuracy'], 4))
+  return {'seed': seed, 'code_accuracy': accuracy, 'seconds': round(time.time() - start, 1),
+          'backend': jax.default_backend()}
+
+
+def main(argv):
+  del argv
+  runtime.set_cpu_defaults()
+  config = _CONFIG.value
+  if config.model.name != 'infogan':
+    raise app.UsageError(f'model {config.model.name!r} has no categorical code; use an InfoGAN '
+                         'config (configs/infogan_mnist.py)')
+  seeds = [int(s) for s in _SEEDS.value]
+  arrays = _arrays(config)
+  task = steps.build_task(config, arrays['train_x'].shape[1:])
+  mesh = parallel.make_mesh()
+  final = []
+  for seed in seeds:
+    row = _train(task, config, arrays, seed, mesh)
+    final.append(row['code_accuracy'][-1])
+    print(json.dumps(row), flush=True)
+  if final:
+    print(f'{len(final)} seeds, {config.num_train_steps} steps: '
+          f'{sum(a >= 0.95 for a in final)} at >= 95%, mean {statistics.mean(final):.3f}, '
+          f'median {statistics.median(final):.3f}, min {min(final):.3f}, max {max(final):.3f}')
+
+
+if __name__ == '__main__':
+  app.run(main)
