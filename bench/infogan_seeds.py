@@ -42,8 +42,9 @@ def _arrays(config) -> dict[str, np.ndarray]:
   if _NPZ.value:
     with np.load(_NPZ.value) as f:
       return dict(f)
-  from jgen import data  # TFDS and TensorFlow: only where the arrays come from TFDS.
   import tensorflow_datasets as tfds
+
+  from jgen import data  # TFDS and TensorFlow: only where the arrays come from TFDS.
   builder = data.ensure_prepared(config.data.name, config.data.data_dir or None,
                                  download=config.data.download)
   out = {}
