@@ -28,7 +28,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from jgen import parallel, runtime, steps
-from jgen.steps import gan as gan_steps
+from jgen.evaluate import evaluate
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/infogan_mnist.py')
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2', '3'], 'Seeds to train, one run each.')
@@ -62,9 +62,9 @@ def _train(task, config, arrays, seed: int, mesh) -> dict:
   eval_fn = parallel.data_parallel(task.eval_step, mesh)
   train_x, test_x, test_y = arrays['train_x'], arrays['test_x'], arrays['test_y']
   n, b, e = len(train_x), config.batch_size, config.eval_batch_size
-  test = [parallel.shard_batch(mesh, {'image': test_x[i:i + e].astype(np.float32) / 255.0,
-                                      'label': test_y[i:i + e].astype(np.int32),
-                                      'mask': np.ones(len(test_x[i:i + e]), np.float32)})
+  test = [{'image': test_x[i:i + e].astype(np.float32) / 255.0,
+           'label': test_y[i:i + e].astype(np.int32),
+           'mask': np.ones(len(test_x[i:i + e]), np.float32)}
           for i in range(0, len(test_x), e)]
   start = time.time()
   state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(seed)))
@@ -77,9 +77,8 @@ def _train(task, config, arrays, seed: int, mesh) -> dict:
     state = step_fn(state, parallel.shard_batch(mesh, {
         'image': train_x[rows].astype(np.float32) / 255.0, 'label': np.zeros(b, np.int32)}))
     if step % _EVERY.value == 0 or step == config.num_train_steps:
-      sums = [jax.device_get(eval_fn(state, batch)) for batch in test]
-      total = jax.tree.map(lambda *a: sum(a), *sums)
-      accuracy.append(round(gan_steps.summarize(total)['code_accuracy'], 4))
+      metrics = evaluate(eval_fn, state, test, mesh, task.summarize)
+      accuracy.append(round(metrics['code_accuracy'], 4))
   return {'seed': seed, 'code_accuracy': accuracy, 'seconds': round(time.time() - start, 1),
           'backend': jax.default_backend()}
 
