@@ -6,6 +6,7 @@ r"""Trains or evaluates a jgen model from a config file.
   python run.py --config configs/dcgan_mnist.py --workdir runs/dcgan_mnist --mode sample
   python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist --mode sample --sampler gmm
   python run.py --config configs/vae_mnist.py --workdir runs/vae_mnist --mode latent
+  python run.py --config configs/classifier_mnist.py --workdir runs/clf --mode export
 """
 
 import os
@@ -23,10 +24,12 @@ from ml_collections import config_flags  # noqa: E402
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (path[:variant]).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and results go.')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample', 'latent'],
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample', 'latent', 'export'],
                           'train (resumes if WORKDIR has checkpoints), or of the latest '
-                          'checkpoint: eval, sample, latent (interpolations; for a 2-D latent '
-                          'the decoded manifold and the scatter of test codes).')
+                          'checkpoint: eval (every configured evaluator, into results.json), '
+                          'sample, latent (interpolations; for a 2-D latent the decoded '
+                          'manifold and the scatter of test codes), export (a classifier '
+                          "config's weights become its dataset's feature network).")
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 64, 'How many samples --mode=sample writes.')
 _SAMPLER = flags.DEFINE_string('sampler', '', "--mode=sample: 'prior' (GANs, VAEs; their "
                                "default), 'gaussian' or 'gmm' (a density fitted to the "
@@ -48,7 +51,7 @@ def main(argv):
   tf.config.set_visible_devices([], 'GPU')  # Keep TF off accelerators JAX uses.
   import jax
 
-  from jgen import parallel, train
+  from jgen import modes, parallel, train
   from jgen.registry import ConfigError
 
   logging.get_absl_handler().addFilter(train.QuietLibraries())
@@ -60,12 +63,14 @@ def main(argv):
     if _MODE.value == 'train':
       train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     elif _MODE.value == 'eval':
-      train.evaluate_checkpoint(_CONFIG.value, _WORKDIR.value)
+      modes.evaluate_checkpoint(_CONFIG.value, _WORKDIR.value)
+    elif _MODE.value == 'export':
+      modes.export_classifier(_CONFIG.value, _WORKDIR.value)
     elif _MODE.value == 'sample':
-      train.sample_checkpoint(_CONFIG.value, _WORKDIR.value, _NUM_SAMPLES.value,
+      modes.sample_checkpoint(_CONFIG.value, _WORKDIR.value, _NUM_SAMPLES.value,
                               sampler=_SAMPLER.value, num_components=_COMPONENTS.value)
     else:
-      train.latent_checkpoint(_CONFIG.value, _WORKDIR.value)
+      modes.latent_checkpoint(_CONFIG.value, _WORKDIR.value)
   except (ConfigError, train.NonFiniteLossError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)

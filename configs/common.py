@@ -45,7 +45,21 @@ def base_config() -> ml_collections.ConfigDict:
   config.optimizer.grad_clip_norm = 0.0
 
   _loop_fields(config)
+  _evals(config)
   return config
+
+
+def _evals(config: ml_collections.ConfigDict) -> None:
+  """The evaluators (jgen/evaluate/evaluators.py); those that do not apply to a model are
+  skipped. every_steps: N > 0 every N steps and at the end, 0 at the end only, -1 never."""
+  config.evals = ml_collections.ConfigDict()
+  config.evals.test = ml_collections.ConfigDict(
+      dict(type='test_split', every_steps=config.get_ref('eval_every_steps')))
+  config.evals.samples = ml_collections.ConfigDict(dict(
+      type='sample_quality', every_steps=0, num_samples=10_000, sampler='', num_components=10,
+      k=5, kid_subsets=100, kid_subset_size=1000, seed=0))
+  config.evals.probe = ml_collections.ConfigDict(dict(
+      type='representation', every_steps=0, num_train=10_000, num_test=0, knn_k=10, l2=1e-4))
 
 
 def _optimizer(learning_rate: float, schedule: str = 'cosine', warmup_steps: int = 500,
@@ -100,6 +114,22 @@ def vae_config() -> ml_collections.ConfigDict:
   return config
 
 
+def classifier_config() -> ml_collections.ConfigDict:
+  """The fields of a feature-classifier run (`jgen.evaluate.features` ships its weights)."""
+  config = base_config()
+  del config['loss'], config['corrupt']
+  config.family = 'classifier'
+  config.label_smoothing = 0.0
+  config.model.name = 'classifier'
+  config.model.features = (32, 64, 128, 64)
+  config.model.feature_dim = 128
+  config.model.num_classes = 10
+  config.model.activation = 'relu'
+  config.model.dropout = 0.0
+  del config.evals['samples'], config.evals['probe']  # It is what measures the others.
+  return config
+
+
 def _loop_fields(config: ml_collections.ConfigDict) -> None:
   config.log_every_steps = 100
   config.eval_every_steps = 2000
@@ -122,6 +152,12 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.eval_every_steps = 0
   config.checkpoint_every_steps = 10
   config.num_image_examples = 8
+  if 'samples' in config.evals:
+    config.evals.samples.num_samples = 500
+    config.evals.samples.kid_subsets = 10
+  if 'probe' in config.evals:
+    config.evals.probe.num_train = 1000
+    config.evals.probe.num_test = 1000
   return config
 
 

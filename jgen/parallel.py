@@ -84,6 +84,16 @@ def shard_batch(mesh, local_batch):
                       local_batch)
 
 
+def shard_rows(mesh, rows: np.ndarray):
+  """Shards host rows that every process holds alike, padded by repeating the last row to
+  fill every device; callers drop outputs past `len(rows)`."""
+  pad = -len(rows) % jax.device_count()
+  rows = np.concatenate([rows, np.repeat(rows[-1:], pad, axis=0)])
+  per_process = len(rows) // jax.process_count()
+  lo = jax.process_index() * per_process
+  return shard_batch(mesh, rows[lo:lo + per_process])
+
+
 def replicate(mesh, tree):
   """Places a host pytree, identical on every process, on every device."""
 

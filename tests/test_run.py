@@ -17,7 +17,7 @@ from conftest import ROOT, is_prepared, load_params, read_metrics, run_jgen, tra
 CONFIGS = sorted(p.name for p in (ROOT / 'configs').glob('*.py')
                  if p.name not in ('__init__.py', 'common.py'))
 # Configs whose datasets need the internet: they train on fake examples in test_gan_run.py.
-ONLINE_CONFIGS = ('dcgan_celeba64.py', 'dcgan_cifar10.py')
+ONLINE_CONFIGS = ('classifier_cifar10.py', 'dcgan_celeba64.py', 'dcgan_cifar10.py')
 
 
 @pytest.fixture(scope='module')
@@ -36,14 +36,25 @@ def test_every_config_trains_its_smoke_variant(config, tmp_path, mnist_builder):
   results = json.loads((tmp_path / 'results.json').read_text())
   for key, value in results.items():
     assert np.isfinite(value), key
-  gan, vae = 'gan' in config, 'vae' in config
+  gan, vae, classifier = 'gan' in config, 'vae' in config, config.startswith('classifier')
   wanted = (['test_d_real', 'final_train_d_loss', 'final_train_g_loss'] if gan else
             ['test_neg_elbo', 'test_active_units', 'final_train_loss'] if vae else
+            ['test_accuracy', 'test_loss', 'final_train_loss'] if classifier else
             ['test_sq_err_per_image', 'test_loss', 'final_train_loss'])
+  if not classifier:  # Every generative model is measured by its samples and its features.
+    wanted += ['samples_frechet', 'samples_floor_frechet', 'samples_kid', 'samples_precision',
+               'samples_recall', 'samples_density', 'samples_coverage', 'samples_class_kl']
+    wanted += ([f'probe_discriminator_{k}' for k in ('linear', 'knn')] if gan else
+               [f'probe_code_{k}' for k in ('linear', 'knn')])
+    wanted += [f'probe_q_{k}' for k in ('linear', 'knn')] if 'infogan' in config else []
   denoising = config.startswith('dae_')  # Also measured on corrupted test images.
   wanted += ['test_denoise_sq_err_per_image'] if denoising else []
   for key in wanted + ['train_examples_per_sec', 'wall_clock_s']:
     assert key in results, key
+  assert list(tmp_path.glob('events.out.tfevents.*'))
+  if classifier:
+    assert results['test_accuracy'] > 0.3  # 20 steps of batch 32 already beat chance (0.1).
+    return
   images = sorted(os.listdir(tmp_path / 'images'))  # Sample or reconstruction grids.
   prefixes = {name.rsplit('_', 1)[0] for name in images}
   assert prefixes == ({'samples', 'traversal_category', 'traversal_code1', 'traversal_code2'}
@@ -143,14 +154,24 @@ def test_two_processes_match_one(smoke_run, tmp_path):
                              rtol=1e-4)
 
 
-def test_eval_mode_reads_the_latest_checkpoint(smoke_run):
+def test_eval_mode_reproduces_the_results_of_training(smoke_run):
+  """--mode=eval reruns every evaluator on the latest checkpoint into results.json: the
+  test split's metrics, the sample metrics and their floors, the probes, as training wrote."""
   before = {p: p.stat().st_mtime_ns for p in smoke_run.rglob('checkpoints/*/**/*') if p.is_file()}
-  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(smoke_run), '--mode=eval')
-  evaluated = json.loads((smoke_run / 'eval.json').read_text())
   trained = json.loads((smoke_run / 'results.json').read_text())
+  evaluated_keys = [k for k in trained if k.split('_')[0] in ('test', 'samples', 'probe')]
+  for key in ('test_sq_err_per_image', 'samples_frechet', 'samples_floor_frechet',
+              'samples_coverage', 'samples_classes_covered', 'probe_code_linear',
+              'probe_code_knn'):
+    assert key in evaluated_keys, key
+  (smoke_run / 'results.json').write_text(json.dumps(
+      {k: v for k, v in trained.items() if k not in evaluated_keys}))
+  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(smoke_run), '--mode=eval')
+  evaluated = json.loads((smoke_run / 'results.json').read_text())
   assert evaluated['step'] == 20
-  assert evaluated['test_sq_err_per_image'] == pytest.approx(trained['test_sq_err_per_image'],
-                                                            rel=1e-5)
+  assert evaluated['train_seconds'] == trained['train_seconds']  # Training's figures stay.
+  for key in evaluated_keys:
+    assert evaluated[key] == pytest.approx(trained[key], rel=1e-5), key
   after = {p: p.stat().st_mtime_ns for p in smoke_run.rglob('checkpoints/*/**/*') if p.is_file()}
   assert after == before
 
@@ -162,8 +183,12 @@ def _snapshot(workdir: pathlib.Path):
 
 
 @pytest.mark.parametrize('override, message', [
-    ('--config.model.name=mlpx', "unknown model 'mlpx'; known: conv_autoencoder, conv_vae, "
-     'dcgan, infogan, mlp_autoencoder, mlp_gan, mlp_vae'),
+    ('--config.model.name=mlpx', "unknown model 'mlpx'; known: classifier, conv_autoencoder, "
+     'conv_vae, dcgan, infogan, mlp_autoencoder, mlp_gan, mlp_vae'),
+    ('--config.evals.samples.type=fid', "unknown evaluator 'fid'; known: representation, "
+     'sample_quality, test_split'),
+    ('--config.evals.probe.every_steps=-2', 'evals.probe.every_steps=-2 must be -1 (never)'),
+    ('--config.evals.samples.num_samples=3', 'sample_quality num_samples=3 must exceed k=5'),
     ('--config.loss=msee', "unknown reconstruction loss 'msee'; known: bce, l1, mse"),
     ('--config.corrupt.name=blur', "unknown corruption 'blur'; known: gaussian, masking, none, "
      'salt_and_pepper'),

@@ -60,9 +60,9 @@ def test_vae_four_devices_match_one(vae_run, tmp_path):
 
 
 def test_eval_mode_uses_the_final_number_of_importance_samples(vae_run):
-  run_jgen(*SMOKE, '--workdir', str(vae_run), '--mode=eval')
-  out = json.loads((vae_run / 'eval.json').read_text())
   results = json.loads((vae_run / 'results.json').read_text())
+  run_jgen(*SMOKE, '--workdir', str(vae_run), '--mode=eval')
+  out = json.loads((vae_run / 'results.json').read_text())
   np.testing.assert_allclose(out['test_nll_k20'], results['test_nll_k20'], rtol=1e-6)
 
 

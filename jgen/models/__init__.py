@@ -9,6 +9,7 @@ from jgen.models.autoencoders import (
     conv_autoencoder,
     mlp_autoencoder,
 )
+from jgen.models.classifier import Classifier, classifier
 from jgen.models.gans import (
     GAN,
     ConvDiscriminator,
@@ -33,6 +34,7 @@ MODELS.register('dcgan')(dcgan)
 MODELS.register('infogan')(infogan)
 MODELS.register('mlp_vae')(mlp_vae)
 MODELS.register('conv_vae')(conv_vae)
+MODELS.register('classifier')(classifier)
 
 
 def build_model(name: str, *, image_shape, **kwargs):
@@ -45,7 +47,7 @@ def build_model(name: str, *, image_shape, **kwargs):
 
 
 __all__ = [
-    'GAN', 'MODELS', 'VAE', 'Autoencoder', 'ConvDecoder', 'ConvDiscriminator', 'ConvEncoder',
-    'ConvGenerator', 'Decoder', 'Encoder', 'LatentSpec', 'MLPDiscriminator', 'MLPGenerator',
-    'build_model', 'latent_from_codes', 'sample_latent'
+    'GAN', 'MODELS', 'VAE', 'Autoencoder', 'Classifier', 'ConvDecoder', 'ConvDiscriminator',
+    'ConvEncoder', 'ConvGenerator', 'Decoder', 'Encoder', 'LatentSpec', 'MLPDiscriminator',
+    'MLPGenerator', 'build_model', 'latent_from_codes', 'sample_latent'
 ]

@@ -122,7 +122,7 @@ class MLPDiscriminator(nn.Module):
       h = h.reshape(h.shape[0], size, self.maxout_pieces).max(axis=-1)
       if i < len(self.hidden_sizes) - 1:
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    return {'logits': nn.Dense(1, name='logits')(h)[:, 0]}
+    return {'logits': nn.Dense(1, name='logits')(h)[:, 0], 'features': h}
 
 
 class ConvGenerator(nn.Module):
@@ -196,7 +196,7 @@ class QHead(nn.Module):
   def __call__(self, h: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
     h = nn.Dense(self.hidden_size, use_bias=self.norm != 'batch', kernel_init=DCGAN_INIT)(h)
     h = nn.leaky_relu(_norm(self.norm, train, self.axis_name)(h), self.leak)
-    out = {}
+    out = {'q_features': h}
     if self.categories:
       out['code_logits'] = nn.Dense(self.categories, kernel_init=DCGAN_INIT, name='category')(h)
     if self.continuous:
@@ -237,7 +237,8 @@ class ConvDiscriminator(nn.Module):
     for size in self.dense_sizes:
       h = nn.Dense(size, use_bias=bias, kernel_init=DCGAN_INIT)(h)
       h = nn.leaky_relu(_norm(self.norm, train, self.axis_name)(h), self.leak)
-    out = {'logits': nn.Dense(1, kernel_init=DCGAN_INIT, name='logits')(h)[:, 0]}
+    out = {'logits': nn.Dense(1, kernel_init=DCGAN_INIT, name='logits')(h)[:, 0],
+           'features': h}
     if self.q_categories or self.q_continuous:
       out |= QHead(self.q_categories, self.q_continuous, self.q_hidden_size, self.norm,
                    self.axis_name, self.leak, name='q')(h, train=train)

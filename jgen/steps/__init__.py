@@ -6,7 +6,7 @@ show) and runs it. A new family (GAN, VAE) adds a module here and a line below.
 """
 
 from jgen.registry import Registry
-from jgen.steps import ae, gan, vae
+from jgen.steps import ae, classifier, gan, vae
 from jgen.steps.task import Task
 
 FAMILIES = Registry('model family')
@@ -19,5 +19,6 @@ def build_task(config, image_shape) -> Task:
 FAMILIES.register('autoencoder')(ae.build_task)
 FAMILIES.register('gan')(gan.build_task)
 FAMILIES.register('vae')(vae.build_task)
+FAMILIES.register('classifier')(classifier.build_task)
 
 __all__ = ['FAMILIES', 'Task', 'build_task']

@@ -168,10 +168,12 @@ def build_task(config, image_shape):
       grids['denoised'] = (np.asarray(corrupt.corrupt(images, keys, name, level)), ncols)
     return grids
 
+  def encode(state, x):
+    return model.apply({'params': state.params}, x, method='encode')
+
   return Task(init_state=init_state, train_step=train_step, eval_step=eval_step,
               image_step=make_reconstruct(model), image_name='reconstructions',
-              image_inputs=image_inputs, show_inputs=True,
-              encode_step=lambda state, x: model.apply({'params': state.params}, x,
-                                                       method='encode'),
+              image_inputs=image_inputs, show_inputs=True, encode_step=encode,
+              feature_steps={'code': encode},
               sample_step=lambda state, z: jax.nn.sigmoid(
                   model.apply({'params': state.params}, z, method='decode')))

@@ -219,6 +219,13 @@ class GANSteps:
       sums['code_counts'] = (pairs * mask[:, None, None]).sum(0)
     return jax.lax.psum(sums, parallel.AXIS)
 
+  def features(self, state: GANState, images, key: str = 'features'):
+    """The discriminator's penultimate layer (`features`) or Q's hidden layer
+    (`q_features`) of images in [0, 1], in eval mode."""
+    out, _ = _apply(self.model.discriminator, state.d_params, state.d_batch_stats,
+                    images * 2.0 - 1.0, train=False)
+    return out[key]
+
   def generate(self, state: GANState, z):
     """Images in [0, 1] from latents, by the EMA generator (batch norm in eval mode)."""
     images, _ = _apply(self.model.generator, state.ema_g_params, state.g_batch_stats, z,
@@ -297,7 +304,11 @@ def build_task(config, image_shape) -> Task:
     keys = jax.random.split(key, n)
     return np.asarray(jax.vmap(functools.partial(sample_latent, spec=model.latent))(keys)['z'])
 
+  feature_steps = {'discriminator': steps.features}
+  if model.latent.categories or model.latent.continuous:
+    feature_steps['q'] = functools.partial(steps.features, key='q_features')
   return Task(init_state=init_state, train_step=steps.train_step, eval_step=steps.eval_step,
+              feature_steps=feature_steps,
               image_step=steps.generate, image_name='samples',
               image_inputs=lambda _: image_inputs(model.latent, config.num_image_examples),
               summarize=summarize, progress_keys=('d_loss', 'g_loss'),

@@ -33,6 +33,9 @@ class Task:
     encode_step: per-device (state, images) -> codes (B, D), or None: the family has no
       encoder. Samples of an encoder without a prior decode draws from a density fitted to
       its training codes; latent tools (interpolations, 2-D maps) use it too.
+    feature_steps: {name: per-device (state, images in [0, 1]) -> features (B, D)}, the
+      representations the `representation` evaluator probes (an encoder's codes, a
+      discriminator's penultimate layer, InfoGAN's Q); empty: none.
   """
 
   init_state: Callable
@@ -49,3 +52,4 @@ class Task:
   final_eval_step: Callable | None = None
   sample_step: Callable | None = None
   encode_step: Callable | None = None
+  feature_steps: dict[str, Callable] = dataclasses.field(default_factory=dict)

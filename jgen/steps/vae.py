@@ -187,6 +187,9 @@ def build_task(config, image_shape) -> Task:
   def sample_inputs(key, n):
     return np.asarray(jax.random.normal(key, (n, model.latent_dim)))
 
+  def encode(state, x):  # The posterior mean.
+    return model.apply({'params': state.params}, x, method='encode')[0]
+
   return Task(
       init_state=init_state,
       train_step=make_train_step(model, beta=vae.beta, kl_warmup_steps=vae.kl_warmup_steps,
@@ -199,4 +202,4 @@ def build_task(config, image_shape) -> Task:
       show_inputs=True, summarize=summarize, progress_keys=('loss',),
       sample_inputs=sample_inputs,
       sample_step=lambda state, z: model.apply({'params': state.params}, z, method='generate'),
-      encode_step=lambda state, x: model.apply({'params': state.params}, x, method='encode')[0])
+      encode_step=encode, feature_steps={'code': encode})
