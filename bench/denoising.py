@@ -82,7 +82,7 @@ def main(argv):
   import tensorflow as tf
 
   tf.config.set_visible_devices([], 'GPU')  # Keep TF off accelerators JAX uses.
-  from jgen import train
+  from jgen import session, train
   from jgen.registry import ConfigError
 
   logging.get_absl_handler().addFilter(train.QuietLibraries())
@@ -98,7 +98,7 @@ def main(argv):
     configs = [_run_config(base, _STEPS.value, train_corrupted)
                for _, _, train_corrupted in _RUNS]
     for config in configs:  # Names and levels are checked before anything is written.
-      train.build_task(config)
+      session.build_task(config)
     for (subdir, label, _), config in zip(_RUNS, configs, strict=True):
       workdir = os.path.join(_WORKDIR.value, subdir)
       logging.info('Run %s in %s', label, workdir)

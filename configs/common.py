@@ -88,6 +88,13 @@ def gan_config() -> ml_collections.ConfigDict:
   # it draws fresh latents and generates again.
   config.gan.reuse_fakes = True
   config.gan.ema_decay = 0.999  # Of G's parameters (warmed up); samples use the average.
+  # Batch norm: the batches that update D's running statistics (which eval mode uses):
+  # 'real_and_fake' or 'real'; and the statistics the EMA generator samples with:
+  # 'generator' (the current G's running averages) or 'recompute' (the EMA generator's own,
+  # over stats_samples fresh latents).
+  config.gan.d_stats = 'real_and_fake'
+  config.gan.sample_stats = 'generator'
+  config.gan.stats_samples = 1024
   config.gan.info_weight = 1.0  # InfoGAN: weight of the categorical code's term.
   config.gan.info_continuous_weight = 1.0  # InfoGAN: weight of the continuous codes' term.
   # Two-timescale updates (TTUR): each network has its own learning rate and betas.

@@ -353,3 +353,60 @@ def test_generator_update_reuses_or_redraws_the_fakes_as_configured():
     assert _tree_equal(manual.g_params, after[reuse].g_params) == reuse
   assert _tree_equal(after[True].d_params, after[False].d_params)
   assert not _tree_equal(after[True].g_params, after[False].g_params)
+
+
+def test_recomputed_sample_statistics_are_the_ema_generators_own():
+  """gan.sample_stats=recompute: eval-mode samples of the latents the statistics come from
+  equal the EMA generator in train mode on those latents (which normalises with their own
+  moments); with 'generator' they use the current G's running averages instead."""
+  mesh = parallel.make_mesh()
+  out = {}
+  for mode in ('recompute', 'generator'):
+    task = gan.build_task(_config(dcgan_mnist, **{'gan.sample_stats': mode,
+                                                  'gan.stats_samples': 64}), (28, 28, 1))
+    steps = task.train_step.__self__
+    state = task.init_state(jax.random.PRNGKey(0))
+    # EMA weights unlike G's, and G's running averages unlike anything the EMA G computes.
+    state = state.replace(
+        ema_g_params=jax.tree.map(lambda p: p * 1.3 + 0.01, state.ema_g_params),
+        g_batch_stats=jax.tree.map(lambda v: v + 0.5, state.g_batch_stats))
+    state = parallel.replicate(mesh, state)
+
+    def both(s, _, st=steps):
+      z = st._latents(parallel.example_keys(jax.random.PRNGKey(1), 64))['z']
+      train_mode, _ = gan._apply(st.model.generator, s.ema_g_params, s.g_batch_stats, z,
+                                 train=True)
+      return st.generate(s, z), (train_mode + 1.0) / 2.0
+
+    out[mode] = parallel.data_parallel(both, mesh, out_batched=True)(
+        state, parallel.shard_batch(mesh, np.zeros((64, 1), np.float32)))
+  sampled, train_mode = out['recompute']
+  np.testing.assert_allclose(sampled, train_mode, atol=2e-4)
+  sampled, train_mode = out['generator']
+  assert np.abs(sampled - train_mode).max() > 0.05
+
+
+@pytest.mark.parametrize('d_stats', ['real', 'real_and_fake'])
+def test_discriminator_statistics_come_from_the_configured_batches(d_stats):
+  config = _config(dcgan_mnist, **{'gan.d_stats': d_stats})
+  task = gan.build_task(config, (28, 28, 1))
+  steps = task.train_step.__self__
+  mesh = parallel.make_mesh()
+  state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
+  real = parallel.shard_batch(mesh, np.random.default_rng(1).uniform(
+      -1, 1, (8, 28, 28, 1)).astype(np.float32))
+
+  def update_and_real_pass(s, x, st=steps):
+    fakes = st.make_fakes(s, x.shape[0], jax.random.PRNGKey(2))
+    _, real_only = gan._apply(st.model.discriminator, s.d_params, s.d_batch_stats, x,
+                              train=True)
+    return st.d_update(s, x, fakes)[0].d_batch_stats, real_only
+
+  after, real_only = parallel.data_parallel(update_and_real_pass, mesh)(state, real)
+  assert _tree_equal(after, real_only) == (d_stats == 'real')
+
+
+def test_unknown_statistics_choices_are_refused():
+  for field in ('d_stats', 'sample_stats'):
+    with pytest.raises(ValueError, match=f'gan.{field}=.x. is unknown; known: '):
+      gan.build_task(_config(dcgan_mnist, **{f'gan.{field}': 'x'}), (28, 28, 1))

@@ -77,10 +77,13 @@ def latent_from_codes(noise: jax.Array, category: jax.Array, code: jax.Array,
   return jnp.concatenate([*parts, code], axis=-1)
 
 
+BN_MOMENTUM = 0.9  # Of the GAN networks' batch-norm running averages.
+
+
 def _norm(kind: str, train: bool, axis_name: str | None, name: str | None = None):
   """The normalisation layer `kind` ('batch', 'layer' or 'none'), as a callable."""
   if kind == 'batch':
-    return BatchNorm(use_running_average=not train, momentum=0.9, axis_name=axis_name,
+    return BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, axis_name=axis_name,
                      scale_init=_bn_scale_init, name=name)
   if kind == 'layer':  # Over all of an example's features (channels and positions).
     return lambda h: nn.LayerNorm(reduction_axes=tuple(range(1, h.ndim)), name=name)(h)

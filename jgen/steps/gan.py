@@ -18,7 +18,7 @@ import optax
 import scipy.optimize
 
 from jgen import evaluate, losses, models, optim, parallel
-from jgen.models.gans import GAN, latent_from_codes, sample_latent
+from jgen.models.gans import BN_MOMENTUM, GAN, latent_from_codes, sample_latent
 from jgen.registry import ConfigError
 from jgen.state import GANState
 from jgen.steps.task import Task
@@ -85,17 +85,26 @@ class GANSteps:
     reuse_fakes: the G update reuses the last D update's latents and images (one G forward
       per step, as PyTorch's DCGAN example does); False draws fresh latents for it (as Chen
       et al.'s InfoGAN code does: its D and G updates are separate runs, each sampling).
+    d_stats: which batches update D's running batch statistics (used in eval mode: the test
+      split's D(x), the representation probes): 'real_and_fake' (each D update's real pass,
+      then its fake pass) or 'real'.
+    sample_stats: the batch statistics the EMA generator samples with (eval mode):
+      'generator', the current generator's running averages (they belong to other
+      weights), or 'recompute', the EMA generator's own moments over `stats_samples` fresh
+      latents (the same latents at every call).
   """
 
   def __init__(self, model: GAN, adversarial, *, penalty: Callable | None = None,
                penalty_weight: float = 0.0, n_critic: int = 1, ema_decay: float = 0.999,
                info_weights: tuple[float, float] = (1.0, 1.0), dropout: bool = False,
-               reuse_fakes: bool = True):
+               reuse_fakes: bool = True, d_stats: str = 'real_and_fake',
+               sample_stats: str = 'generator', stats_samples: int = 1024):
     self.model, self.adv = model, adversarial
     self.penalty, self.penalty_weight = penalty, penalty_weight
     self.n_critic, self.ema_decay = n_critic, ema_decay
     self.info_weights, self.dropout = info_weights, dropout
     self.reuse_fakes = reuse_fakes
+    self.d_stats, self.sample_stats, self.stats_samples = d_stats, sample_stats, stats_samples
 
   def _keys(self, key, batch_size):
     """Per-example keys for the latent, the real and fake dropout masks, the penalty mix."""
@@ -129,7 +138,8 @@ class GANSteps:
 
     def loss_fn(d_params):
       out_real, stats = self._discriminate(d_params, state.d_batch_stats, real, k_real)
-      out_fake, stats = self._discriminate(d_params, stats, fake, k_fake)
+      out_fake, fake_stats = self._discriminate(d_params, stats, fake, k_fake)
+      stats = fake_stats if self.d_stats == 'real_and_fake' else stats
       adv = self.adv.d_loss(real_logits=out_real['logits'], fake_logits=out_fake['logits'])
       parts = {'d_adv': adv.mean()}
       if self.penalty is not None:
@@ -226,10 +236,23 @@ class GANSteps:
                     images * 2.0 - 1.0, train=False)
     return out[key]
 
+  def ema_batch_stats(self, state: GANState):
+    """The EMA generator's own batch-norm moments over `stats_samples` latents (global
+    example keys from a fixed key: the same latents on any device count)."""
+    n = self.stats_samples // jax.lax.axis_size(parallel.AXIS)
+    keys = parallel.example_keys(jax.random.PRNGKey(1), n)
+    z = self._latents(keys)['z']
+    zeros = jax.tree.map(jnp.zeros_like, state.g_batch_stats)
+    # From zero running averages, one train-mode pass leaves (1 - momentum) x the moments.
+    _, stats = _apply(self.model.generator, state.ema_g_params, zeros, z, train=True)
+    return jax.tree.map(lambda v: v / (1.0 - BN_MOMENTUM), stats)
+
   def generate(self, state: GANState, z):
     """Images in [0, 1] from latents, by the EMA generator (batch norm in eval mode)."""
-    images, _ = _apply(self.model.generator, state.ema_g_params, state.g_batch_stats, z,
-                       train=False)
+    stats = state.g_batch_stats
+    if self.sample_stats == 'recompute' and stats:
+      stats = self.ema_batch_stats(state)
+    images, _ = _apply(self.model.generator, state.ema_g_params, stats, z, train=False)
     return (images + 1.0) / 2.0
 
 
@@ -281,6 +304,13 @@ def build_task(config, image_shape) -> Task:
   model = models.build_model(**config.model, image_shape=image_shape, axis_name=parallel.AXIS)
   if gan.n_critic < 1:
     raise ConfigError(f'gan.n_critic={gan.n_critic} must be at least 1')
+  for field, allowed in (('d_stats', ('real_and_fake', 'real')),
+                         ('sample_stats', ('generator', 'recompute'))):
+    if gan[field] not in allowed:
+      raise ConfigError(f'gan.{field}={gan[field]!r} is unknown; known: {", ".join(allowed)}')
+  if gan.stats_samples < 1 or gan.stats_samples % jax.device_count():
+    raise ConfigError(f'gan.stats_samples={gan.stats_samples} must be a positive multiple of '
+                      f'the {jax.device_count()} devices')
   dropout = getattr(model.discriminator, 'dropout', 0.0) > 0
   penalty = losses.get_penalty(gan.penalty) if gan.penalty else None
   if penalty and getattr(model.discriminator, 'norm', 'none') == 'batch':
@@ -290,7 +320,8 @@ def build_task(config, image_shape) -> Task:
                    penalty_weight=gan.penalty_weight, n_critic=gan.n_critic,
                    ema_decay=gan.ema_decay,
                    info_weights=(gan.info_weight, gan.info_continuous_weight), dropout=dropout,
-                   reuse_fakes=gan.reuse_fakes)
+                   reuse_fakes=gan.reuse_fakes, d_stats=gan.d_stats,
+                   sample_stats=gan.sample_stats, stats_samples=gan.stats_samples)
   g_tx = optim.build_optimizer(config.g_optimizer, config.num_train_steps)
   d_tx = optim.build_optimizer(config.d_optimizer, config.num_train_steps * gan.n_critic)
 
