@@ -7,6 +7,7 @@ r"""Trains or evaluates a jgen model from a config file.
   python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist --mode sample --sampler gmm
   python run.py --config configs/vae_mnist.py --workdir runs/vae_mnist --mode latent
   python run.py --config configs/classifier_mnist.py --workdir runs/clf --mode export
+  python run.py --config configs/compare_mnist.py --workdir runs/compare_mnist
 """
 
 import os
@@ -51,7 +52,7 @@ def main(argv):
   tf.config.set_visible_devices([], 'GPU')  # Keep TF off accelerators JAX uses.
   import jax
 
-  from jgen import modes, parallel, train
+  from jgen import compare, modes, parallel, train
   from jgen.registry import ConfigError
 
   logging.get_absl_handler().addFilter(train.QuietLibraries())
@@ -60,7 +61,12 @@ def main(argv):
     parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     logging.info('JAX process %d/%d, local devices: %s', jax.process_index(),
                  jax.process_count(), jax.local_devices())
-    if _MODE.value == 'train':
+    if _CONFIG.value.family == 'compare':  # Many runs and a report (configs/compare_*.py).
+      if _MODE.value != 'train':
+        raise ConfigError(f'a comparison config trains or reuses its runs; --mode={_MODE.value} '
+                          'applies to one run: pass its config and WORKDIR/runs/MODEL/seed_S')
+      compare.run(_CONFIG.value, _WORKDIR.value)
+    elif _MODE.value == 'train':
       train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     elif _MODE.value == 'eval':
       modes.evaluate_checkpoint(_CONFIG.value, _WORKDIR.value)

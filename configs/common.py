@@ -57,7 +57,7 @@ def _evals(config: ml_collections.ConfigDict) -> None:
       dict(type='test_split', every_steps=config.get_ref('eval_every_steps')))
   config.evals.samples = ml_collections.ConfigDict(dict(
       type='sample_quality', every_steps=0, num_samples=10_000, sampler='', num_components=10,
-      k=5, kid_subsets=100, kid_subset_size=1000, seed=0))
+      k=5, kid_subsets=100, kid_subset_size=1000, seed=0, fit_examples=0))
   config.evals.probe = ml_collections.ConfigDict(dict(
       type='representation', every_steps=0, num_train=10_000, num_test=0, knn_k=10, l2=1e-4))
 
@@ -162,6 +162,7 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   if 'samples' in config.evals:
     config.evals.samples.num_samples = 500
     config.evals.samples.kid_subsets = 10
+    config.evals.samples.fit_examples = 2000
   if 'probe' in config.evals:
     config.evals.probe.num_train = 1000
     config.evals.probe.num_test = 1000

@@ -75,6 +75,8 @@ class SampleQuality:
     sampler: '' (the model's default: its prior, or a GMM fitted to an autoencoder's
       training codes), 'prior', 'gaussian' or 'gmm'.
     num_components: of the 'gmm' sampler.
+    fit_examples: training images whose codes the 'gaussian' or 'gmm' density is fitted to
+      (the split's first ones; 0: all).
     k: nearest neighbours of precision, recall, density and coverage.
     kid_subsets, kid_subset_size: KID's random subsets.
     seed: of the samples (the same every evaluation, so curves compare like with like).
@@ -83,11 +85,12 @@ class SampleQuality:
   _references: dict = {}  # (dataset, split names, size, k) -> _Reference, per process.
 
   def __init__(self, num_samples: int = 10_000, sampler: str = '', num_components: int = 10,
-               k: int = 5, kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0):
+               k: int = 5, kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0,
+               fit_examples: int = 0):
     if num_samples <= k:
       raise ConfigError(f'sample_quality num_samples={num_samples} must exceed k={k}')
     self.num_samples, self.sampler, self.num_components = num_samples, sampler, num_components
-    self.k, self.seed = k, seed
+    self.k, self.seed, self.fit_examples = k, seed, fit_examples
     self.kid = {'kid_subsets': kid_subsets, 'kid_subset_size': kid_subset_size}
 
   def skip_reason(self, s) -> str | None:
@@ -120,7 +123,7 @@ class SampleQuality:
     ref = self._reference(s, net)
     sampler = sampling.check_sampler(s.task, self.sampler, s.config.family)
     samples = sampling.draw(s, state, self.num_samples, sampler=sampler, seed=self.seed,
-                            num_components=self.num_components)
+                            num_components=self.num_components, fit_examples=self.fit_examples)
     sample_features, sample_probs = net(samples)
     out = metrics.sample_metrics(sample_features, sample_probs, ref.test_features,
                                  ref.class_frequencies, k=self.k, real_radii=ref.test_radii,

@@ -71,20 +71,37 @@ def check_sampler(task, sampler: str, family: str) -> str:
   return sampler
 
 
-def draw(s, state, num_samples: int, *, sampler: str, seed: int = 0,
-         num_components: int = 10) -> np.ndarray:
+_last_fit = {}  # The last density fitted: evaluators of one state share it.
+
+
+def fit_density(s, state, sampler: str, *, num_components: int = 10, seed: int = 0,
+                fit_examples: int = 0):
+  """A density (`density.fit`) fitted to the encoder's codes of the first `fit_examples`
+  (0: all) training images; the last fit is reused for the same run, step and options."""
+  key = (s.workdir, int(jax.device_get(state.step)), sampler, num_components, seed,
+         fit_examples)
+  if key not in _last_fit:
+    codes, _ = encode_split(s, state, s.config.data.train_split, num_examples=fit_examples or None)
+    fitted = density.fit(sampler, codes, num_components, seed=seed)
+    logging.info('Fitted a %s to %d training codes: mean log-density %.3f', sampler,
+                 len(codes), float(fitted.log_prob(codes).mean()))
+    _last_fit.clear()
+    _last_fit[key] = fitted
+  return _last_fit[key]
+
+
+def draw(s, state, num_samples: int, *, sampler: str, seed: int = 0, num_components: int = 10,
+         fit_examples: int = 0) -> np.ndarray:
   """`num_samples` new images (N, H, W, C) in [0, 1] of the model in `state`.
 
   'prior' decodes draws of the model's prior; 'gaussian' and 'gmm' decode draws of a density
-  fitted to the encoder's codes of the whole training split (`num_components` components).
+  fitted to the encoder's codes of the training split (`fit_density`).
   """
   task = s.task
   if sampler == 'prior':
     inputs = task.sample_inputs(jax.random.PRNGKey(seed), num_samples)
     return apply_rows(s, task.sample_step or task.image_step, state, inputs)
-  codes, _ = encode_split(s, state, s.config.data.train_split)
-  fitted = density.fit(sampler, codes, num_components, seed=seed)
-  logging.info('Fitted a %s to %d training codes: mean log-density %.3f', sampler, len(codes),
-               float(fitted.log_prob(codes).mean()))
+  fitted = fit_density(s, state, sampler, num_components=num_components, seed=seed,
+                       fit_examples=fit_examples)
   draws = fitted.sample(np.random.default_rng(seed), num_samples).astype(np.float32)
   return apply_rows(s, task.sample_step, state, draws)

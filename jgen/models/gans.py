@@ -236,12 +236,16 @@ class ConvDiscriminator(nn.Module):
       if i > 0:
         h = _norm(self.norm, train, self.axis_name)(h)
       h = nn.leaky_relu(h, self.leak)
+    # Representation (probed by the `representation` evaluator): the last dense layer, or
+    # the last feature map averaged over positions (a vector per channel).
+    features = h.mean(axis=(1, 2))
     h = h.reshape(h.shape[0], -1)
     for size in self.dense_sizes:
       h = nn.Dense(size, use_bias=bias, kernel_init=DCGAN_INIT)(h)
       h = nn.leaky_relu(_norm(self.norm, train, self.axis_name)(h), self.leak)
+      features = h
     out = {'logits': nn.Dense(1, kernel_init=DCGAN_INIT, name='logits')(h)[:, 0],
-           'features': h}
+           'features': features}
     if self.q_categories or self.q_continuous:
       out |= QHead(self.q_categories, self.q_continuous, self.q_hidden_size, self.norm,
                    self.axis_name, self.leak, name='q')(h, train=train)

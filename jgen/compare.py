@@ -1,0 +1,279 @@
+"""The autoencoder-vs-GAN comparison: many models, several seeds, one report.
+
+`run(config, workdir)` trains every model of `config.models` once per seed under
+`WORKDIR/runs/MODEL/seed_S` (a finished run is reused, an interrupted one resumes exactly),
+then writes `WORKDIR/report.md` with its pictures under `WORKDIR/report/`: one table of
+every metric's mean and standard deviation over seeds, sample grids side by side, metric
+curves over training, and for each GAN whether its runs diverged or collapsed.
+
+A model entry of the config names a training config and what the comparison changes in it:
+
+  config.models.vae = dict(config='vae_mnist', steps=5000,
+                           overrides=(('vae.importance_samples', 100),))
+"""
+
+import importlib
+import json
+import os
+import time
+
+import numpy as np
+from absl import logging
+
+from jgen import modes, session, train
+from jgen.evaluate import images, sampling
+from jgen.registry import ConfigError
+
+# What the report's table shows, in order: (results key, column title, digits).
+COLUMNS = (
+    ('test_sq_err_per_image', 'recon. sq. error', 2),
+    ('test_nll_k100', 'NLL (K=100)', 1),
+    ('samples_frechet', 'Frechet', 2),
+    ('samples_frechet_vs_floor', 'x floor', 1),
+    ('samples_kid', 'KID', 3),
+    ('samples_precision', 'precision', 2),
+    ('samples_recall', 'recall', 2),
+    ('samples_density', 'density', 2),
+    ('samples_coverage', 'coverage', 2),
+    ('samples_class_kl', 'class KL', 3),
+    ('samples_classes_covered', 'classes', 1),
+    ('samples_class_max_deviation', 'max class dev.', 2),
+    ('samples_confidence', 'confidence', 3),
+    ('probe_code_linear', 'probe (code)', 3),
+    ('probe_discriminator_linear', 'probe (D)', 3),
+    ('probe_code_knn', 'k-NN (code)', 3),
+    ('probe_discriminator_knn', 'k-NN (D)', 3),
+    ('test_code_accuracy', 'InfoGAN code acc.', 3),
+    ('train_seconds', 'train s', 0),
+    ('train_examples_per_sec', 'examples/s', 0),
+)
+FLOOR_COLUMNS = ('frechet', 'kid', 'precision', 'recall', 'density', 'coverage', 'class_kl',
+                 'classes_covered', 'class_max_deviation', 'confidence')
+
+
+def model_config(compare, entry, seed: int):
+  """The training config of a comparison entry for one seed: the entry's config with its
+  budget, the comparison's sample count, and a smaller `curve` sample evaluation at
+  `compare.curve_points` points of training."""
+  module = importlib.import_module(f'configs.{entry.config}')
+  config = module.get_config(compare.variant or None)
+  steps = config.num_train_steps if compare.variant else entry.steps
+  with config.unlocked():
+    config.seed = seed
+    config.num_train_steps = steps
+    config.evals.samples.num_samples = compare.num_samples
+    config.evals.curve = dict(config.evals.samples) | {
+        'num_samples': compare.curve_samples, 'every_steps': max(1, steps // compare.curve_points)}
+    config.data.download = compare.data.download
+    for key, value in entry.overrides:
+      node = config
+      *path, last = key.split('.')
+      for part in path:
+        node = node[part]
+      node[last] = value
+  return config
+
+
+def _finished(workdir: str, steps: int) -> dict | None:
+  path = os.path.join(workdir, 'results.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    results = json.load(f)
+  return results if results.get('num_train_steps') == steps else None
+
+
+def _train_one(name: str, config, workdir: str) -> dict:
+  """Trains (or resumes, or reuses) one run; a run that diverges is recorded, not raised."""
+  results = _finished(workdir, config.num_train_steps)
+  if results is not None:
+    logging.info('Reusing %s (%s)', name, workdir)
+    return results
+  logging.info('Training %s in %s', name, workdir)
+  try:
+    return train.train_and_evaluate(config, workdir)
+  except train.NonFiniteLossError as e:
+    results = {'diverged': str(e), 'num_train_steps': config.num_train_steps}
+    modes.write_json(os.path.join(workdir, 'results.json'), results)
+    return results
+
+
+def _sample_grid(name: str, config, workdir: str, out_dir: str) -> str | None:
+  """64 samples of the run, drawn as its `samples` evaluator draws them, as a PNG grid."""
+  task, _ = session.build_task(config)
+  if task.sample_inputs is None and task.encode_step is None:
+    return None
+  target = os.path.join(out_dir, f'samples_{name}.png')
+  if not os.path.exists(target):
+    s, state, _ = session.restore_latest(config, workdir)
+    options = config.evals.samples
+    samples = sampling.draw(s, state, 64, sampler=sampling.check_sampler(
+        task, options.sampler, config.family), seed=options.seed,
+                            num_components=options.num_components,
+                            fit_examples=options.fit_examples)
+    images.save_png(images.grid(samples, 8), target)
+  return target
+
+
+def _summary(values: list[float]) -> tuple[float, float, int]:
+  finite = [v for v in values if v is not None and np.isfinite(v)]
+  if not finite:
+    return float('nan'), float('nan'), 0
+  return float(np.mean(finite)), float(np.std(finite)), len(finite)
+
+
+def collapsed(results: dict) -> bool:
+  """A run collapsed when its samples miss a class (below 10% of its test share) or
+  reach under a fifth of the test set's images (recall < 0.2)."""
+  return (results.get('samples_classes_covered', 10) < 10
+          or results.get('samples_recall', 1.0) < 0.2)
+
+
+def table(per_model: dict[str, list[dict]]) -> str:
+  """The markdown table: mean +- std over seeds of every column some model has."""
+  columns = [c for c in COLUMNS if any(c[0] in r for rs in per_model.values() for r in rs)]
+  lines = ['| model | seeds | ' + ' | '.join(title for _, title, _ in columns) + ' |',
+           '|---|---|' + '---|' * len(columns)]
+  for name, runs in per_model.items():
+    cells = []
+    for key, _, digits in columns:
+      mean, std, n = _summary([r.get(key) for r in runs])
+      cells.append('' if n == 0 else f'{mean:.{digits}f} ± {std:.{digits}f}')
+    finished = sum('diverged' not in r for r in runs)
+    lines.append(f'| {name} | {finished}/{len(runs)} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def floor_table(per_model: dict[str, list[dict]]) -> str:
+  """The real-vs-real floor of each sample metric (training against test images)."""
+  for runs in per_model.values():
+    for r in runs:
+      if 'samples_floor_frechet' in r:
+        return '\n'.join([
+            '| floor | ' + ' | '.join(FLOOR_COLUMNS) + ' |', '|---|' + '---|' * len(FLOOR_COLUMNS),
+            '| real training vs test images | ' + ' | '.join(
+                f'{r["samples_floor_" + k]:.3g}' for k in FLOOR_COLUMNS) + ' |'])
+  return ''
+
+
+def _curves(per_model: dict[str, list[str]], out_dir: str, key: str) -> str | None:
+  """A PNG of metric `key` over training steps, one line per model (mean over seeds)."""
+  import matplotlib
+
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots(figsize=(7, 4))
+  drawn = False
+  for name, workdirs in per_model.items():
+    series = {}
+    for wd in workdirs:
+      path = os.path.join(wd, 'metrics.jsonl')
+      if not os.path.exists(path):
+        continue
+      with open(path) as f:
+        for line in f:
+          row = json.loads(line)
+          if key in row:
+            series.setdefault(row['step'], []).append(row[key])
+    if series:
+      steps = sorted(series)
+      ax.plot(steps, [np.mean(series[s]) for s in steps], marker='o', label=name)
+      drawn = True
+  if not drawn:
+    plt.close(fig)
+    return None
+  ax.set_xlabel('training step')
+  ax.set_ylabel(key)
+  ax.set_yscale('log')
+  ax.legend(fontsize=8)
+  ax.grid(alpha=0.3)
+  path = os.path.join(out_dir, f'curve_{key.replace("/", "_")}.png')
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def run(config, workdir: str) -> str:
+  """Trains or reuses every model and seed of `config` in `workdir`; writes the report.
+
+  Returns the report's path.
+
+  Raises:
+    ConfigError: if a model entry names an unknown config or a bad override (checked for
+      every entry before anything trains).
+  """
+  workdir = os.path.abspath(workdir)
+  entries = dict(config.models.items())
+  configs = {}
+  for name, entry in entries.items():
+    try:
+      configs[name] = [model_config(config, entry, seed) for seed in config.seeds]
+    except (ModuleNotFoundError, KeyError, AttributeError) as e:
+      raise ConfigError(f'comparison entry {name!r}: {e}') from None
+    for c in configs[name]:
+      session.build_task(c)  # Names and options, before anything trains.
+  t_start = time.time()
+  results, workdirs = {}, {}
+  for name in entries:
+    workdirs[name] = [os.path.join(workdir, 'runs', name, f'seed_{s}') for s in config.seeds]
+    results[name] = [_train_one(name, c, wd) for c, wd in zip(configs[name], workdirs[name],
+                                                              strict=True)]
+  out_dir = os.path.join(workdir, 'report')
+  os.makedirs(out_dir, exist_ok=True)
+  grids = {name: _sample_grid(name, configs[name][0], workdirs[name][0], out_dir)
+           for name in entries if 'diverged' not in results[name][0]}
+  curves = [c for c in (_curves(workdirs, out_dir, key) for key in config.curves) if c]
+  report = _report(config, configs, results, grids, curves)
+  logging.info('The comparison took %.1f minutes', (time.time() - t_start) / 60)
+  path = os.path.join(workdir, 'report.md')
+  with open(path + '.tmp', 'w') as f:
+    f.write(report)
+  os.replace(path + '.tmp', path)
+  with open(os.path.join(workdir, 'results.json') + '.tmp', 'w') as f:
+    json.dump(results, f, indent=2, sort_keys=True)
+  os.replace(os.path.join(workdir, 'results.json') + '.tmp',
+             os.path.join(workdir, 'results.json'))
+  logging.info('Wrote %s', path)
+  return path
+
+
+def _report(config, configs, results, grids, curves) -> str:
+  entries = config.models
+  budget = '\n'.join(
+      f'| {name} | `configs/{e.config}.py` | {configs[name][0].num_train_steps} | '
+      f'{configs[name][0].batch_size} | '
+      + ', '.join(f'{k}={v}' for k, v in e.overrides) + ' |'
+      for name, e in entries.items())
+  gan_lines = []
+  for name, runs in results.items():
+    if any('probe_discriminator_linear' in r or 'diverged' in r for r in runs):
+      diverged = sum('diverged' in r for r in runs)
+      collapses = sum(collapsed(r) for r in runs if 'diverged' not in r)
+      loss = configs[name][0].gan.loss + (f' + {configs[name][0].gan.penalty}'
+                                          if configs[name][0].gan.penalty else '')
+      gan_lines.append(f'| {name} | {loss} | {diverged}/{len(runs)} | {collapses}/{len(runs)} |')
+  pictures = ' | '.join(f'![{n}](report/{os.path.basename(p)})' for n, p in grids.items() if p)
+  names = ' | '.join(n for n, p in grids.items() if p)
+  lines = [
+      f'# {config.title}', '',
+      f'Seeds {", ".join(map(str, config.seeds))}; {config.dataset}. Every sample metric is on '
+      f'the features of jgen\'s {config.dataset} classifier (`jgen/evaluate/weights`), not '
+      'Inception\'s: comparable between jgen runs, not with published FID/KID. '
+      f'{config.num_samples} samples against as many test images; mean ± standard deviation '
+      'over seeds.', '',
+      table(results), '', floor_table(results), '',
+      '## Budgets', '', '| model | config | steps | batch | changed |', '|---|---|---|---|---|',
+      budget, '',
+      '## GAN stability', '',
+      'Diverged: the loss became non-finite. Collapsed: the samples miss a class (under 10% of '
+      'its test share) or recall is under 0.2.', '',
+      '| model | adversarial loss | diverged | collapsed |', '|---|---|---|---|',
+      *gan_lines, '',
+      '## Samples (first seed)', '', f'| {names} |', '|' + '---|' * len(grids), f'| {pictures} |',
+      '', '## Curves', '',
+      f'Each model\'s mean over seeds of the `curve` evaluation ({config.curve_samples} samples, '
+      f'{config.curve_points} points of training).', '',
+      *[f'![{os.path.basename(c)}](report/{os.path.basename(c)})' for c in curves], '']
+  return '\n'.join(lines)

@@ -1,0 +1,47 @@
+"""The comparison end to end on its smoke variant: trains, reports, and reruns for free."""
+
+import json
+
+import pytest
+from conftest import run_jgen
+
+
+@pytest.fixture(scope='module')
+def comparison(tmp_path_factory, mnist_builder):
+  workdir = tmp_path_factory.mktemp('compare')
+  run_jgen('--config', 'configs/compare_mnist.py:smoke', '--workdir', str(workdir), timeout=900)
+  return workdir
+
+
+def test_report_has_every_model_seed_and_picture(comparison):
+  report = (comparison / 'report.md').read_text()
+  results = json.loads((comparison / 'results.json').read_text())
+  assert sorted(results) == ['dcgan', 'deep_ae']
+  for name, runs in results.items():
+    assert len(runs) == 2, name  # Two seeds in the smoke variant.
+    assert runs[0]['seed'] == 0 and runs[1]['seed'] == 1
+    assert runs[0]['samples_frechet'] != runs[1]['samples_frechet']  # Seeds differ.
+    row = next(line for line in report.splitlines() if line.startswith(f'| {name} | 2/2 |'))
+    assert row.count('±') >= 10, row
+  for name in results:
+    assert (comparison / 'report' / f'samples_{name}.png').exists()
+    assert f'report/samples_{name}.png' in report
+  assert (comparison / 'report' / 'curve_curve_frechet.png').exists()
+  assert '| dcgan | non_saturating | 0/2 |' in report
+  assert 'floor: real training vs test images' in report
+
+
+def test_rerun_trains_nothing_and_rewrites_the_same_report(comparison):
+  report = (comparison / 'report.md').read_text()
+  checkpoints = sorted(p.name for p in comparison.glob('runs/*/*/checkpoints/*'))
+  proc = run_jgen('--config', 'configs/compare_mnist.py:smoke', '--workdir', str(comparison))
+  assert 'Training ' not in proc.stderr and proc.stderr.count('Reusing ') == 4
+  assert (comparison / 'report.md').read_text() == report
+  assert sorted(p.name for p in comparison.glob('runs/*/*/checkpoints/*')) == checkpoints
+
+
+def test_comparison_refuses_other_modes(comparison):
+  proc = run_jgen('--config', 'configs/compare_mnist.py:smoke', '--workdir', str(comparison),
+                  '--mode=eval', check=False)
+  assert proc.returncode == 2
+  assert 'a comparison config trains or reuses its runs' in proc.stderr.strip().splitlines()[-1]
