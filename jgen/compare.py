@@ -63,7 +63,8 @@ def model_config(compare, entry, seed: int):
     config.num_train_steps = steps
     config.evals.samples.num_samples = compare.num_samples
     config.evals.curve = dict(config.evals.samples) | {
-        'num_samples': compare.curve_samples, 'every_steps': max(1, steps // compare.curve_points)}
+        'num_samples': compare.curve_samples,
+        'every_steps': max(1, -(-steps // compare.curve_points))}  # The last lands at the end.
     config.data.download = compare.data.download
     for key, value in entry.overrides:
       node = config

@@ -132,14 +132,13 @@ def _log_train(s: Setup, step: int, metrics, steps_per_s: float, writer,
 def _eval_and_show(s: Setup, entries, state, examples, writer, step: int, metrics_path: str,
                    *, final: bool, fns: dict, skipped: set) -> dict[str, float]:
   """Runs the evaluators due at `step`, logs them, and writes image grids."""
-  results = evaluators.run(entries, s, state, step=step, final=final, skipped=skipped)
-  if results:
-    writer.write_scalars(step, {k.replace('_', '/', 1): v for k, v in results.items()})
-    _append_jsonl(metrics_path, {'step': step} | {k.replace('_', '/', 1): v
-                                                  for k, v in results.items()})
-  if fns['image'] and (results or final):
+  logged = evaluators.run(entries, s, state, step=step, final=final, skipped=skipped, sep='/')
+  if logged:
+    writer.write_scalars(step, logged)
+    _append_jsonl(metrics_path, {'step': step} | logged)
+  if fns['image'] and (logged or final):
     _write_images(s, fns, state, examples, writer, step)
-  return results
+  return {k.replace('/', '_', 1): v for k, v in logged.items()}
 
 
 def _image_fns(s: Setup) -> dict:

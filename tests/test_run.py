@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, is_prepared, load_params, read_metrics, run_jgen, train_losses
 
+# Training configs; the comparisons (many runs each) are tested in test_compare.py.
 CONFIGS = sorted(p.name for p in (ROOT / 'configs').glob('*.py')
-                 if p.name not in ('__init__.py', 'common.py'))
+                 if p.name not in ('__init__.py', 'common.py')
+                 and not p.name.startswith('compare_'))
 # Configs whose datasets need the internet: they train on fake examples in test_gan_run.py.
 ONLINE_CONFIGS = ('classifier_cifar10.py', 'dcgan_celeba64.py', 'dcgan_cifar10.py')
 

@@ -216,9 +216,9 @@ def check(config) -> None:
   build(config)
 
 
-def run(entries: list[Entry], s, state, *, step: int, final: bool,
-        skipped: set | None = None) -> dict[str, float]:
-  """Runs the entries due at `step` that apply to the task; {ENTRY_metric: value}.
+def run(entries: list[Entry], s, state, *, step: int, final: bool, skipped: set | None = None,
+        sep: str = '_') -> dict[str, float]:
+  """Runs the entries due at `step` that apply to the task; {ENTRY + sep + metric: value}.
 
   `skipped` collects the names of entries already reported as not applying, so that each
   is reported once per run.
@@ -235,5 +235,5 @@ def run(entries: list[Entry], s, state, *, step: int, final: bool,
         skipped.add(entry.name)
       continue
     out = entry.evaluator(s, state, final=final)
-    results |= {f'{entry.name}_{k}': v for k, v in out.items()}
+    results |= {f'{entry.name}{sep}{k}': v for k, v in out.items()}
   return results
