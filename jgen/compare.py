@@ -28,6 +28,7 @@ from jgen.registry import ConfigError
 COLUMNS = (
     ('test_sq_err_per_image', 'recon. sq. error', 2),
     ('test_nll_k100', 'NLL (K=100)', 1),
+    ('test_nll_k10', 'NLL (K=10)', 1),
     ('samples_frechet', 'Frechet', 2),
     ('samples_frechet_vs_floor', 'x floor', 1),
     ('samples_kid', 'KID', 3),

@@ -28,7 +28,7 @@ def test_report_has_every_model_seed_and_picture(comparison):
     assert f'report/samples_{name}.png' in report
   assert (comparison / 'report' / 'curve_curve_frechet.png').exists()
   assert '| dcgan | non_saturating | 0/2 |' in report
-  assert 'floor: real training vs test images' in report
+  assert '| real training vs test images |' in report
 
 
 def test_rerun_trains_nothing_and_rewrites_the_same_report(comparison):
