@@ -54,7 +54,7 @@ FLOOR_COLUMNS = ('frechet', 'kid', 'precision', 'recall', 'density', 'coverage',
 
 def model_config(compare, entry, seed: int):
   """The training config of a comparison entry for one seed: the entry's config with its
-  budget, the comparison's sample count, and a smaller `curve` sample evaluation at
+  budget, the comparison's sample and probe counts, and a smaller `curve` sample evaluation at
   `compare.curve_points` points of training."""
   module = importlib.import_module(f'configs.{entry.config}')
   config = module.get_config(compare.variant or None)
@@ -63,6 +63,7 @@ def model_config(compare, entry, seed: int):
     config.seed = seed
     config.num_train_steps = steps
     config.evals.samples.num_samples = compare.num_samples
+    config.evals.probe.num_train = config.evals.probe.num_test = compare.probe_examples
     config.evals.curve = dict(config.evals.samples) | {
         'num_samples': compare.curve_samples,
         'every_steps': max(1, -(-steps // compare.curve_points))}  # The last lands at the end.
