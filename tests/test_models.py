@@ -69,7 +69,7 @@ def test_depth_to_space_places_channels_as_pixels():
 
 
 def test_unknown_model_and_bad_option_are_config_errors():
-  with pytest.raises(ConfigError, match="unknown model 'mlp'; known: conv_autoencoder"):
+  with pytest.raises(ConfigError, match="unknown model 'mlp'; known: classifier, conv_autoencoder"):
     models.build_model('mlp', image_shape=(28, 28, 1))
   with pytest.raises(ConfigError, match="model 'mlp_autoencoder' rejects its config"):
     models.build_model('mlp_autoencoder', image_shape=(28, 28, 1), widht=3)
