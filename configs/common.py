@@ -160,12 +160,12 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 10
   config.num_image_examples = 8
   if 'samples' in config.evals:
-    config.evals.samples.num_samples = 500
+    config.evals.samples.num_samples = 300
     config.evals.samples.kid_subsets = 10
     config.evals.samples.fit_examples = 2000
   if 'probe' in config.evals:
-    config.evals.probe.num_train = 1000
-    config.evals.probe.num_test = 1000
+    config.evals.probe.num_train = 500
+    config.evals.probe.num_test = 500
   return config
 
 

@@ -45,8 +45,8 @@ def get_config(arg=None):
   if arg == 'smoke':
     config.variant = 'smoke'
     config.seeds = (0, 1)
-    config.num_samples = 500
-    config.probe_examples = 1000
+    config.num_samples = 300
+    config.probe_examples = 500
     config.curve_samples = 200
     config.curve_points = 2
     for name in list(config.models):
