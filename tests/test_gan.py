@@ -293,18 +293,22 @@ def _tree_equal(a, b) -> bool:
   return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
+def _steps_state_and_reals(config):
+  """The config's GANSteps, a one-device mesh, its initial state there and 8 real images."""
+  task = gan.build_task(config, (28, 28, 1))
+  mesh = parallel.make_mesh()
+  state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
+  real = parallel.shard_batch(mesh, np.random.default_rng(1).uniform(
+      -1, 1, (8, 28, 28, 1)).astype(np.float32))
+  return task.train_step.__self__, mesh, state, real
+
+
 @pytest.mark.parametrize('case', sorted(ISOLATION_CASES))
 def test_each_update_changes_only_its_own_network(case):
   """The D update leaves G's params, optimizer state, statistics and EMA exactly as they
   were (no gradient of the D loss reaches G), and the G update leaves all of D's."""
   module, overrides = ISOLATION_CASES[case]
-  config = _config(module, **overrides)
-  task = gan.build_task(config, (28, 28, 1))
-  steps = task.train_step.__self__
-  mesh = parallel.make_mesh()
-  state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
-  real = parallel.shard_batch(mesh, np.random.default_rng(1).uniform(
-      -1, 1, (8, 28, 28, 1)).astype(np.float32))
+  steps, mesh, state, real = _steps_state_and_reals(_config(module, **overrides))
   fakes = lambda s, x: steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2))  # noqa: E731
   d_fn = parallel.data_parallel(lambda s, x: steps.d_update(s, x, fakes(s, x))[0], mesh)
   g_fn = parallel.data_parallel(lambda s, x: steps.g_update(s, fakes(s, x))[0], mesh)
@@ -388,13 +392,8 @@ def test_recomputed_sample_statistics_are_the_ema_generators_own():
 
 @pytest.mark.parametrize('d_stats', ['real', 'real_and_fake'])
 def test_discriminator_statistics_come_from_the_configured_batches(d_stats):
-  config = _config(dcgan_mnist, **{'gan.d_stats': d_stats})
-  task = gan.build_task(config, (28, 28, 1))
-  steps = task.train_step.__self__
-  mesh = parallel.make_mesh()
-  state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
-  real = parallel.shard_batch(mesh, np.random.default_rng(1).uniform(
-      -1, 1, (8, 28, 28, 1)).astype(np.float32))
+  steps, mesh, state, real = _steps_state_and_reals(
+      _config(dcgan_mnist, **{'gan.d_stats': d_stats}))
 
   def update_and_real_pass(s, x, st=steps):
     fakes = st.make_fakes(s, x.shape[0], jax.random.PRNGKey(2))
