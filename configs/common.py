@@ -148,7 +148,12 @@ def _loop_fields(config: ml_collections.ConfigDict) -> None:
 
 
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Shrinks a config to a run of seconds: few steps, small batches, frequent actions."""
+  """Shrinks a config to a run of seconds: few steps, small batches, frequent actions.
+
+  The sample and probe evaluations are off (they would double a smoke run's time, and the
+  test suite is mostly smoke runs); they keep small sizes for a run that turns them on with
+  `--config.evals.samples.every_steps=0 --config.evals.probe.every_steps=0`.
+  """
   config.num_train_steps = 20
   config.batch_size = 32
   config.eval_batch_size = 500
@@ -160,10 +165,12 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 10
   config.num_image_examples = 8
   if 'samples' in config.evals:
+    config.evals.samples.every_steps = -1
     config.evals.samples.num_samples = 300
     config.evals.samples.kid_subsets = 10
     config.evals.samples.fit_examples = 2000
   if 'probe' in config.evals:
+    config.evals.probe.every_steps = -1
     config.evals.probe.num_train = 500
     config.evals.probe.num_test = 500
   return config

@@ -63,6 +63,7 @@ def model_config(compare, entry, seed: int):
     config.seed = seed
     config.num_train_steps = steps
     config.evals.samples.num_samples = compare.num_samples
+    config.evals.samples.every_steps = config.evals.probe.every_steps = 0  # Off in :smoke.
     config.evals.probe.num_train = config.evals.probe.num_test = compare.probe_examples
     config.evals.curve = dict(config.evals.samples) | {
         'num_samples': compare.curve_samples,

@@ -33,6 +33,10 @@ def mnist_builder():
   return tfds.builder('mnist', data_dir=data_dir())
 
 
+# Turns on the sample and probe evaluations that `:smoke` configs leave off.
+EVALS = ('--config.evals.samples.every_steps=0', '--config.evals.probe.every_steps=0')
+
+
 def run_jgen(*args: str, devices: int = 1, timeout: float = 300, check: bool = True,
              extra_env: dict | None = None) -> subprocess.CompletedProcess:
   """Runs `python run.py ARGS` on `devices` fake CPU devices; never downloads."""

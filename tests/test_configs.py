@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT, is_prepared, run_jgen
+from conftest import EVALS, ROOT, is_prepared, run_jgen
 
 # Training configs; the comparisons (many runs each) are tested in test_compare.py.
 CONFIGS = sorted(p.name for p in (ROOT / 'configs').glob('*.py')
@@ -20,11 +20,13 @@ ONLINE_CONFIGS = ('classifier_cifar10.py', 'dcgan_celeba64.py', 'dcgan_cifar10.p
 def test_every_config_trains_its_smoke_variant(config, tmp_path, mnist_builder):
   if 'fashion' in config and not is_prepared('fashion_mnist'):
     pytest.skip('fashion_mnist not prepared (needs dataset-fashion-mnist or the internet)')
-  run_jgen('--config', f'configs/{config}:smoke', '--workdir', str(tmp_path))
+  classifier = config.startswith('classifier')  # It has no sample or probe evaluation.
+  run_jgen('--config', f'configs/{config}:smoke', '--workdir', str(tmp_path),
+           *(() if classifier else EVALS))
   results = json.loads((tmp_path / 'results.json').read_text())
   for key, value in results.items():
     assert np.isfinite(value), key
-  gan, vae, classifier = 'gan' in config, 'vae' in config, config.startswith('classifier')
+  gan, vae = 'gan' in config, 'vae' in config
   wanted = (['test_d_real', 'final_train_d_loss', 'final_train_g_loss'] if gan else
             ['test_neg_elbo', 'test_active_units', 'final_train_loss'] if vae else
             ['test_accuracy', 'test_loss', 'final_train_loss'] if classifier else

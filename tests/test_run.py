@@ -12,14 +12,14 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, load_params, read_metrics, run_jgen, train_losses
+from conftest import EVALS, ROOT, load_params, read_metrics, run_jgen, train_losses
 
 
 @pytest.fixture(scope='module')
 def smoke_run(tmp_path_factory, mnist_builder):
   """The ae_mnist smoke run on one device, shared by the comparisons below."""
   workdir = tmp_path_factory.mktemp('smoke1')
-  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(workdir))
+  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(workdir), *EVALS)
   return workdir
 
 
@@ -123,7 +123,8 @@ def test_eval_mode_reproduces_the_results_of_training(smoke_run):
     assert key in evaluated_keys, key
   (smoke_run / 'results.json').write_text(json.dumps(
       {k: v for k, v in trained.items() if k not in evaluated_keys}))
-  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(smoke_run), '--mode=eval')
+  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(smoke_run), '--mode=eval',
+           *EVALS)
   evaluated = json.loads((smoke_run / 'results.json').read_text())
   assert evaluated['step'] == 20
   assert evaluated['train_seconds'] == trained['train_seconds']  # Training's figures stay.
