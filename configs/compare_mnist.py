@@ -19,7 +19,8 @@ def _model(config: str, steps: int, *overrides) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(config=config, steps=steps, overrides=overrides))
 
 
-def get_config(arg=None):
+def unlocked_config(arg=None) -> ml_collections.ConfigDict:
+  """The comparison on MNIST, or its `smoke` variant; unlocked, for other datasets."""
   config = ml_collections.ConfigDict()
   config.family = 'compare'
   config.title = 'Autoencoders vs GANs on MNIST'
@@ -54,5 +55,10 @@ def get_config(arg=None):
         del config.models[name]
   elif arg:
     raise ValueError(f'unknown config variant {arg!r}; known: smoke')
+  return config
+
+
+def get_config(arg=None):
+  config = unlocked_config(arg)
   config.lock()
   return config

@@ -6,7 +6,8 @@ then writes `WORKDIR/report.md` with its pictures under `WORKDIR/report/`: one t
 every metric's mean and standard deviation over seeds, sample grids side by side, metric
 curves over training, and for each GAN whether its runs diverged or collapsed.
 
-A model entry of the config names a training config and what the comparison changes in it:
+A model entry of the config names a training config and what the comparison changes in it
+(besides the dataset, `config.dataset`, which every entry trains on):
 
   config.models.vae = dict(config='vae_mnist', steps=5000,
                            overrides=(('vae.importance_samples', 100),))
@@ -68,6 +69,7 @@ def model_config(compare, entry, seed: int):
     config.evals.curve = dict(config.evals.samples) | {
         'num_samples': compare.curve_samples,
         'every_steps': max(1, -(-steps // compare.curve_points))}  # The last lands at the end.
+    config.data.name = compare.dataset  # The same architectures on the comparison's data.
     config.data.download = compare.data.download
     for key, value in entry.overrides:
       node = config

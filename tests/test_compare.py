@@ -45,3 +45,17 @@ def test_comparison_refuses_other_modes(comparison):
                   '--mode=eval', check=False)
   assert proc.returncode == 2
   assert 'a comparison config trains or reuses its runs' in proc.stderr.strip().splitlines()[-1]
+
+
+def test_fashion_comparison_trains_the_same_models_on_fashion_mnist():
+  from configs import compare_fashion_mnist, compare_mnist
+  from jgen import compare
+
+  fashion, mnist = compare_fashion_mnist.get_config(), compare_mnist.get_config()
+  assert fashion.models.to_dict() == mnist.models.to_dict()
+  for name, entry in fashion.models.items():
+    for seed in fashion.seeds:
+      config = compare.model_config(fashion, entry, seed)
+      assert (config.data.name, config.seed, config.num_train_steps) == (
+          'fashion_mnist', seed, entry.steps), name
+      assert config.evals.samples.num_samples == fashion.num_samples
