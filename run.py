@@ -13,7 +13,7 @@ r"""Trains or evaluates a jgen model from a config file.
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF is only the input pipeline here.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF only decodes a dataset once.
 
 from jgen import runtime  # noqa: E402
 
@@ -47,9 +47,6 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  import tensorflow as tf
-
-  tf.config.set_visible_devices([], 'GPU')  # Keep TF off accelerators JAX uses.
   import jax
 
   from jgen import compare, modes, parallel, train

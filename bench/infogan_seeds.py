@@ -42,15 +42,13 @@ def _arrays(config) -> dict[str, np.ndarray]:
   if _NPZ.value:
     with np.load(_NPZ.value) as f:
       return dict(f)
-  import tensorflow_datasets as tfds
-
-  from jgen import data  # TFDS and TensorFlow: only where the arrays come from TFDS.
-  builder = data.ensure_prepared(config.data.name, config.data.data_dir or None,
-                                 download=config.data.download)
+  from jgen import data  # TFDS: only where the arrays come from TFDS.
+  source = data.load(config.data.name, config.data.data_dir or None,
+                     download=config.data.download)
   out = {}
   for split, key in ((config.data.train_split, 'train'), (config.data.test_split, 'test')):
-    x, y = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
-    out[f'{key}_x'], out[f'{key}_y'] = x, y
+    x, y = source.arrays(split)
+    out[f'{key}_x'], out[f'{key}_y'] = np.array(x), np.array(y)
   if _SAVE_NPZ.value:
     np.savez_compressed(_SAVE_NPZ.value, **out)
   return out

@@ -17,7 +17,6 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.data_dir = ''  # Empty: TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
   config.data.train_split = 'train'
   config.data.test_split = 'test'
-  config.data.shuffle_buffer = 0  # 0: shuffle the whole split every epoch.
   config.data.download = True  # May TFDS try its own download before offline sources?
   config.data.center_crop = 0  # Centred square crop of every image, in pixels (0: none).
   config.data.resize = 0  # Then resize to this square size (0: none).

@@ -9,11 +9,11 @@ import os
 import jax
 import numpy as np
 from absl import logging
-from clu import metric_writers
 
 from jgen import data, session
 from jgen.evaluate import evaluators, features, images, latent, sampling
 from jgen.registry import ConfigError
+from jgen.writer import MetricWriter
 
 
 def save_grid(s, picture: np.ndarray, subdir: str, name: str) -> None:
@@ -106,8 +106,8 @@ def latent_checkpoint(config, workdir: str, num_pairs: int = 8, steps: int = 10,
                       'an autoencoder or a VAE')
   s, state, step = session.restore_latest(config, workdir)
   codes, labels = sampling.encode_split(s, state, config.data.test_split)
-  first = next(data.eval_batches(s.builder, split=config.data.test_split,
-                                 global_batch_size=2 * num_pairs, transform=s.transform))
+  first = next(data.eval_batches(s.source, split=config.data.test_split,
+                                 global_batch_size=2 * num_pairs))
   ends = first['image']
 
   def decode(z):
@@ -129,9 +129,9 @@ def latent_checkpoint(config, workdir: str, num_pairs: int = 8, steps: int = 10,
   for name, picture in pictures.items():
     save_grid(s, picture, 'latent', f'{name}_{step:07d}.png')
     paths.append(os.path.join(s.workdir, 'latent', f'{name}_{step:07d}.png'))
-  writer = metric_writers.create_default_writer(s.workdir, just_logging=jax.process_index() > 0)
+  writer = MetricWriter(s.workdir, just_logging=jax.process_index() > 0)
   writer.write_images(step, {f'latent/{k}': v[None] for k, v in pictures.items()})
-  writer.flush()
+  writer.close()
   logging.info('Wrote %s', ', '.join(paths))
   return paths
 

@@ -22,7 +22,7 @@ class Setup:
 
   config: object
   workdir: str
-  builder: object
+  source: data.Source
   info: data.DatasetInfo
   task: steps.Task
   mesh: object
@@ -76,10 +76,10 @@ def setup(config, workdir: str) -> Setup:
   jax.eval_shape(task.init_state, jax.random.PRNGKey(0))
   evaluators.check(config)
   workdir = check_workdir(workdir)
-  builder = data.ensure_prepared(config.data.name, config.data.data_dir or None,
-                                 download=config.data.download)
-  info = data.dataset_info(builder, config.data.train_split, config.data.test_split, transform)
-  return Setup(config, workdir, builder, info, task, parallel.make_mesh(), transform)
+  source = data.load(config.data.name, config.data.data_dir or None, transform=transform,
+                     download=config.data.download)
+  info = data.dataset_info(source, config.data.train_split, config.data.test_split)
+  return Setup(config, workdir, source, info, task, parallel.make_mesh(), transform)
 
 
 def restore_latest(config, workdir: str):

@@ -14,19 +14,19 @@ import time
 import jax
 import numpy as np
 from absl import logging
-from clu import metric_writers, periodic_actions
 
 from jgen import data, modes, parallel, session
 from jgen.checkpoint import Checkpointer
 from jgen.evaluate import evaluators, images
 from jgen.session import Setup
+from jgen.writer import MetricWriter
 
 
 class QuietLibraries(logging_lib.Filter):
-  """Drops INFO lines from Orbax and TFDS (every file they touch) and clu's notes; install
+  """Drops INFO lines from Orbax and TFDS (every file they touch); install
   with `logging.get_absl_handler().addFilter(QuietLibraries())`."""
 
-  NOISY = ('/orbax/', '/tensorflow_datasets/', '/clu/platform/')
+  NOISY = ('/orbax/', '/tensorflow_datasets/')
 
   def filter(self, record):
     noisy = any(part in record.pathname for part in self.NOISY)
@@ -44,8 +44,8 @@ def _image_examples(s: Setup) -> dict:
     {grid name: (sharded inputs, host inputs, columns, show inputs, which function)}.
   """
   n = s.config.num_image_examples
-  batch = next(data.eval_batches(s.builder, split=s.config.data.test_split, global_batch_size=n,
-                                 process_index=0, process_count=1, transform=s.transform))
+  batch = next(data.eval_batches(s.source, split=s.config.data.test_split, global_batch_size=n,
+                                 process_index=0, process_count=1))
   groups = {name: (rows, ncols, s.task.show_inputs, 'image')
             for name, (rows, ncols) in s.task.image_inputs(batch['image']).items()}
   if s.task.sample_step and s.task.sample_inputs:  # Decoded prior draws (a VAE's samples).
@@ -123,7 +123,8 @@ def _log_train(s: Setup, step: int, metrics, steps_per_s: float, writer,
     if not np.isfinite(v):
       raise NonFiniteLossError(f'{k} is {v} at step {step}; '
                                'lower the learning rate or check the data')
-  writer.write_scalars(step, {f'train/{k}': v for k, v in metrics.items()})
+  writer.write_scalars(step, {f'train/{k}': v for k, v in metrics.items()} | {
+      'steps_per_sec': steps_per_s})
   _append_jsonl(metrics_path, {'step': step} | {f'train/{k}': v for k, v in metrics.items()})
   logging.info('%s', _progress_line(step, s.config.num_train_steps, losses, steps_per_s))
   return metrics
@@ -159,7 +160,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """
   t_start = time.time()
   s = session.setup(config, workdir)
-  writer = metric_writers.create_default_writer(s.workdir, just_logging=jax.process_index() > 0)
+  writer = MetricWriter(s.workdir, just_logging=jax.process_index() > 0)
   ckpt = Checkpointer(s.workdir, every_steps=config.checkpoint_every_steps,
                       keep=config.keep_checkpoints, use_async=config.async_checkpoints)
   state = parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(config.seed)))
@@ -179,12 +180,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   examples = _image_examples(s) if fns['image'] else None
   examples_per_step = config.batch_size * s.task.batch_multiplier
   batches = data.train_batches(
-      s.builder, split=config.data.train_split, global_batch_size=examples_per_step,
+      s.source, split=config.data.train_split, global_batch_size=examples_per_step,
       seed=config.seed, start_step=start_step, process_index=jax.process_index(),
-      process_count=jax.process_count(), shuffle_buffer=config.data.shuffle_buffer or None,
-      transform=s.transform)
-  report = periodic_actions.ReportProgress(num_train_steps=total, writer=writer,
-                                           every_steps=config.log_every_steps, every_secs=None)
+      process_count=jax.process_count())
   metrics_path = os.path.join(s.workdir, 'metrics.jsonl')
   _truncate_jsonl(metrics_path, start_step)
   meter, train_metrics, evaluated = _SpeedMeter(), {}, None
@@ -198,7 +196,6 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     if meter.last_time is None:
       jax.block_until_ready(state)
       meter.start(step)
-    report(step)
     if log:
       train_metrics = _log_train(s, step, metrics, meter.lap(step), writer, metrics_path)
     ckpt.save(step, state, force=step == total)
@@ -209,7 +206,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
       meter.exclude(time.time() - t_eval)
   ckpt.wait()
   ckpt.close()
-  writer.flush()
+  writer.close()
   if evaluated is None:  # Nothing left to train: evaluate the final checkpoint.
     evaluated = evaluators.run(entries, s, state, step=total, final=True, skipped=skipped)
 

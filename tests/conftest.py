@@ -25,12 +25,13 @@ def is_prepared(name: str) -> bool:
 
 
 @pytest.fixture(scope='session')
-def mnist_builder():
+def mnist_source():
+  """MNIST's decoded arrays (`make data` writes them; no TensorFlow is imported here)."""
   if not is_prepared('mnist'):
     pytest.fail(f'MNIST is not prepared in {data_dir()}; run `make data` first')
-  import tensorflow_datasets as tfds
+  from jgen import data
 
-  return tfds.builder('mnist', data_dir=data_dir())
+  return data.load('mnist', data_dir(), download=False)
 
 
 # Turns on the sample and probe evaluations that `:smoke` configs leave off.

@@ -7,7 +7,7 @@ from conftest import run_jgen
 
 
 @pytest.fixture(scope='module')
-def comparison(tmp_path_factory, mnist_builder):
+def comparison(tmp_path_factory, mnist_source):
   workdir = tmp_path_factory.mktemp('compare')
   run_jgen('--config', 'configs/compare_mnist.py:smoke', '--workdir', str(workdir), timeout=900)
   return workdir

@@ -17,7 +17,7 @@ ONLINE_CONFIGS = ('classifier_cifar10.py', 'dcgan_celeba64.py', 'dcgan_cifar10.p
 
 
 @pytest.mark.parametrize('config', [c for c in CONFIGS if c not in ONLINE_CONFIGS])
-def test_every_config_trains_its_smoke_variant(config, tmp_path, mnist_builder):
+def test_every_config_trains_its_smoke_variant(config, tmp_path, mnist_source):
   if 'fashion' in config and not is_prepared('fashion_mnist'):
     pytest.skip('fashion_mnist not prepared (needs dataset-fashion-mnist or the internet)')
   classifier = config.startswith('classifier')  # It has no sample or probe evaluation.

@@ -262,13 +262,13 @@ def test_plain_autoencoder_eval_reports_no_denoise_error(mesh):
   assert set(sums) == {'loss', 'sq_err_per_image', 'count'}
 
 
-def test_denoise_error_on_mnist_does_not_depend_on_the_eval_batch_size(mnist_builder, mesh):
+def test_denoise_error_on_mnist_does_not_depend_on_the_eval_batch_size(mnist_source, mesh):
   """Through the real eval pipeline (last batch padded): 1,500 test images in batches of
   1,000 or of 300 give the same figure."""
   task, _ = _task(name='masking', level=0.25)
   state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
   fn = parallel.data_parallel(task.eval_step, mesh)
-  results = [evaluate(fn, state, data.eval_batches(mnist_builder, split='test',
+  results = [evaluate(fn, state, data.eval_batches(mnist_source, split='test',
                                                    global_batch_size=size, num_examples=1500),
                       mesh)
              for size in (1000, 300)]
@@ -280,7 +280,7 @@ def test_denoise_error_on_mnist_does_not_depend_on_the_eval_batch_size(mnist_bui
 
 # --- Through run.py -------------------------------------------------------------------------
 
-def test_dae_four_devices_match_one(tmp_path, mnist_builder):
+def test_dae_four_devices_match_one(tmp_path, mnist_source):
   """Corruption in training and evaluation is keyed per example, so devices change nothing.
   (The two runs go side by side: most of each is start-up.)"""
   procs = {}

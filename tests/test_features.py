@@ -13,11 +13,9 @@ ACCURACY = {'mnist': 0.993, 'fashion_mnist': 0.92}
 
 
 def _split(name: str, split: str, n: int | None = None):
-  import tensorflow_datasets as tfds
-
-  builder = tfds.builder(name, data_dir=data_dir())
+  source = data.load(name, data_dir(), download=False)
   images, labels = [], []
-  for batch in data.eval_batches(builder, split=split, global_batch_size=1000, num_examples=n):
+  for batch in data.eval_batches(source, split=split, global_batch_size=1000, num_examples=n):
     real = batch['mask'] > 0
     images.append(batch['image'][real])
     labels.append(batch['label'][real])
@@ -43,7 +41,7 @@ def test_shipped_classifier_is_small_and_accurate_on_the_real_test_split(dataset
 
 
 @pytest.fixture(scope='module')
-def mnist_features(mnist_builder):
+def mnist_features(mnist_source):
   """Features and probabilities of 2,000 test and 4,000 training images of MNIST."""
   net = features.FeatureNet('mnist')
   test_images, test_labels = _split('mnist', 'test', 2000)

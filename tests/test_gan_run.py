@@ -13,7 +13,7 @@ from jgen import train
 
 
 @pytest.fixture(scope='module')
-def dcgan_run(tmp_path_factory, mnist_builder):
+def dcgan_run(tmp_path_factory, mnist_source):
   """The dcgan_mnist smoke run on one device (batch norm in both networks)."""
   workdir = tmp_path_factory.mktemp('dcgan1')
   run_jgen('--config', 'configs/dcgan_mnist.py:smoke', '--workdir', str(workdir))
@@ -36,7 +36,7 @@ def _smoke(module, workdir: pathlib.Path, **overrides):
 
 @pytest.mark.parametrize('loss', ['minimax', 'non_saturating', 'hinge', 'least_squares',
                                   'wasserstein'])
-def test_every_adversarial_loss_trains_dcgan_without_nan(loss, tmp_path, mnist_builder):
+def test_every_adversarial_loss_trains_dcgan_without_nan(loss, tmp_path, mnist_source):
   results = _smoke(dcgan_mnist, tmp_path, **{'gan.loss': loss})
   rows = [row for row in read_metrics(tmp_path) if 'train/d_loss' in row]
   assert len(rows) == 4
@@ -49,7 +49,7 @@ def test_every_adversarial_loss_trains_dcgan_without_nan(loss, tmp_path, mnist_b
     assert len({row[key] for row in rows}) == len(rows), key
 
 
-def test_four_devices_match_one_with_batch_norm(tmp_path, mnist_builder):
+def test_four_devices_match_one_with_batch_norm(tmp_path, mnist_source):
   """Batch statistics are averaged over devices, latents keyed by global example index:
   the losses, D(x), D(G(z)) and gradient norms of 4 devices are those of 1.
 

@@ -16,14 +16,20 @@ from conftest import EVALS, ROOT, load_params, read_metrics, run_jgen, train_los
 
 
 @pytest.fixture(scope='module')
-def smoke_run(tmp_path_factory, mnist_builder):
-  """The ae_mnist smoke run on one device, shared by the comparisons below."""
+def smoke_run(tmp_path_factory, mnist_source):
+  """The ae_mnist smoke run on one device, shared by the comparisons below, in a process where
+  importing TensorFlow fails (training and evaluation read the decoded arrays)."""
+  blocked = tmp_path_factory.mktemp('no_tensorflow')
+  (blocked / 'tensorflow').mkdir()
+  (blocked / 'tensorflow' / '__init__.py').write_text(
+      'raise ImportError("TensorFlow is blocked in this test")\n')
   workdir = tmp_path_factory.mktemp('smoke1')
-  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(workdir), *EVALS)
+  run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(workdir), *EVALS,
+           extra_env={'PYTHONPATH': os.pathsep.join([str(blocked), str(ROOT)])})
   return workdir
 
 
-def test_smoke_run_learns(smoke_run):
+def test_smoke_run_learns_without_tensorflow(smoke_run):
   losses = train_losses(smoke_run)
   assert losses[max(losses)] < 0.6 * losses[min(losses)]
 
@@ -31,7 +37,7 @@ def test_smoke_run_learns(smoke_run):
 @pytest.mark.parametrize('config, loss_key', [('ae_mnist', 'train/loss'),
                                               ('dcgan_mnist', 'train/d_loss'),
                                               ('vae_mnist', 'train/loss')])
-def test_killed_run_resumes_bit_exactly(config, loss_key, tmp_path, mnist_builder):
+def test_killed_run_resumes_bit_exactly(config, loss_key, tmp_path, mnist_source):
   """SIGKILL mid-run, rerun: metrics and everything saved (params, optimizer states, batch
   statistics, EMA) end identical to an uninterrupted run's."""
   args = ['--config', f'configs/{config}.py:smoke', '--config.num_train_steps=200',

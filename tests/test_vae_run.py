@@ -13,7 +13,7 @@ SMOKE = ['--config', 'configs/vae_mnist.py:smoke']
 
 
 @pytest.fixture(scope='module')
-def vae_run(tmp_path_factory, mnist_builder):
+def vae_run(tmp_path_factory, mnist_source):
   """vae_mnist's smoke run on one device."""
   workdir = tmp_path_factory.mktemp('vae1')
   run_jgen(*SMOKE, '--workdir', str(workdir))
@@ -21,7 +21,7 @@ def vae_run(tmp_path_factory, mnist_builder):
 
 
 @pytest.fixture(scope='module')
-def ae_run(tmp_path_factory, mnist_builder):
+def ae_run(tmp_path_factory, mnist_source):
   """ae_mnist's smoke run with a 2-D code."""
   workdir = tmp_path_factory.mktemp('ae2d')
   run_jgen('--config', 'configs/ae_mnist.py:smoke', '--config.model.latent_dim=2',

@@ -1,13 +1,15 @@
-"""Datasets: offline preparation and tf.data pipelines over TFDS."""
+"""Datasets: offline preparation through TFDS, decoded once into arrays that training and
+evaluation read with NumPy."""
 
 from jgen.data.pipeline import (
     DatasetInfo,
     ImageTransform,
+    Source,
     dataset_info,
     eval_batches,
     train_batches,
 )
-from jgen.data.prepare import ensure_prepared, get_builder
+from jgen.data.prepare import ensure_prepared, get_builder, load
 
-__all__ = ['DatasetInfo', 'ImageTransform', 'dataset_info', 'ensure_prepared', 'eval_batches',
-           'get_builder', 'train_batches']
+__all__ = ['DatasetInfo', 'ImageTransform', 'Source', 'dataset_info', 'ensure_prepared',
+           'eval_batches', 'get_builder', 'load', 'train_batches']

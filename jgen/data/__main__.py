@@ -1,18 +1,18 @@
-"""Prepares datasets: `python -m jgen.data mnist fashion_mnist`."""
+"""Prepares datasets and decodes them into arrays: `python -m jgen.data mnist fashion_mnist`."""
 
 from absl import app
 
-from jgen.data.prepare import ensure_prepared
+from jgen.data.prepare import load
 from jgen.registry import ConfigError
 
 
 def main(argv):
   for name in argv[1:]:
     try:
-      builder = ensure_prepared(name)
+      source = load(name)
     except ConfigError as e:
       raise app.UsageError(str(e)) from None
-    print(f'{name}: prepared in {builder.data_dir_root}')
+    print(f'{name}: prepared, arrays in {source.path}')
 
 
 if __name__ == '__main__':

@@ -1,18 +1,21 @@
-"""tf.data pipelines over TFDS image datasets, deterministic and resumable.
+"""Batches of a prepared dataset, read from its decoded arrays: deterministic, resumable,
+and free of TensorFlow.
 
-The training stream is a function of (seed, step) alone: epoch `e` is the split shuffled
-with a seed derived from (seed, e), cut into global batches, and each JAX process keeps its
-own rows of every global batch. A run that resumes at step `s` therefore sees exactly the
-batches an uninterrupted run would, and the global batch does not depend on how many
-processes or devices share it.
+A prepared TFDS dataset is decoded once (`jgen.data.export`, the only place TensorFlow is
+used) into uint8 image and int32 label arrays per split; training and evaluation read those
+arrays, memory-mapped, with NumPy. The training stream is a function of (seed, step)
+alone: epoch `e` is the split permuted with a seed derived from (seed, e), cut into global
+batches, and each JAX process keeps its own rows of every global batch. A run that resumes
+at step `s` therefore sees exactly the batches an uninterrupted run would, and the global
+batch does not depend on how many processes or devices share it.
 """
 
 import dataclasses
+import json
+import os
 from collections.abc import Iterator
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from jgen.registry import ConfigError
 
@@ -36,17 +39,12 @@ class ImageTransform:
       h = w = self.resize
     return (h, w, c)
 
-  def __call__(self, image: tf.Tensor) -> tf.Tensor:
-    if self.center_crop:
-      h, w = image.shape[0], image.shape[1]
-      image = tf.image.crop_to_bounding_box(image, (h - self.center_crop) // 2,
-                                            (w - self.center_crop) // 2, self.center_crop,
-                                            self.center_crop)
-    if self.resize:
-      image = tf.image.resize(tf.cast(image, tf.float32), (self.resize, self.resize),
-                              antialias=True)
-      image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-    return image
+  @property
+  def key(self) -> str:
+    """A directory name: decoded arrays are kept per transform."""
+    parts = [f'crop{self.center_crop}'] * bool(self.center_crop) + (
+        [f'resize{self.resize}'] * bool(self.resize))
+    return '_'.join(parts) or 'stored'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,55 +58,56 @@ class DatasetInfo:
   num_classes: int
 
 
-def dataset_info(builder, train_split: str = 'train', test_split: str = 'test',
-                 transform: ImageTransform = ImageTransform()) -> DatasetInfo:
-  """Reads image shape (after `transform`), split sizes and class count from a TFDS builder.
+class Source:
+  """A prepared dataset's splits as decoded arrays in `path` (see `jgen.data.export`).
 
-  Datasets without a `label` feature (CelebA) get label 0 everywhere and num_classes 0.
+  `path/info.json` holds the name, image shape (after the transform), class count (0 for
+  datasets without labels) and split sizes; `path/SPLIT.images.npy` (uint8, N x H x W x C)
+  and `path/SPLIT.labels.npy` (int32, N) the examples in TFDS's stored order.
+  """
+
+  def __init__(self, path: str):
+    self.path = path
+    with open(os.path.join(path, 'info.json')) as f:
+      meta = json.load(f)
+    self.name = meta['name']
+    self.image_shape = tuple(meta['image_shape'])
+    self.num_classes = meta['num_classes']
+    self.splits = meta['splits']
+    self._arrays = {}
+
+  def check_split(self, split: str) -> int:
+    """The number of examples in `split`, or a ConfigError naming the splits there are."""
+    if split not in self.splits:
+      raise ConfigError(f'dataset {self.name!r} has no split {split!r}; '
+                        f'it has: {", ".join(self.splits)}')
+    return self.splits[split]
+
+  def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of `split`, memory-mapped."""
+    self.check_split(split)
+    if split not in self._arrays:
+      self._arrays[split] = tuple(
+          np.load(os.path.join(self.path, f'{split}.{part}.npy'), mmap_mode='r')
+          for part in ('images', 'labels'))
+    return self._arrays[split]
+
+
+def dataset_info(source: Source, train_split: str = 'train',
+                 test_split: str = 'test') -> DatasetInfo:
+  """Image shape, split sizes and class count of the splits a run uses.
 
   Raises:
-    ConfigError: if the dataset lacks an `image` feature or the splits.
+    ConfigError: if a split does not exist.
   """
-  features = builder.info.features
-  if 'image' not in features:
-    raise ConfigError(f'dataset {builder.name!r} has no image feature; '
-                      f'it has: {", ".join(features.keys())}')
-  splits = builder.info.splits
-  for split in (train_split, test_split):
-    if split not in splits:
-      raise ConfigError(f'dataset {builder.name!r} has no split {split!r}; '
-                        f'it has: {", ".join(splits.keys())}')
-  return DatasetInfo(
-      name=builder.name,
-      image_shape=transform.shape(features['image'].shape),
-      num_train=splits[train_split].num_examples,
-      num_test=splits[test_split].num_examples,
-      num_classes=features['label'].num_classes if 'label' in features else 0,
-  )
+  return DatasetInfo(name=source.name, image_shape=source.image_shape,
+                     num_train=source.check_split(train_split),
+                     num_test=source.check_split(test_split), num_classes=source.num_classes)
 
 
-def _read(builder, split: str, transform: ImageTransform) -> tf.data.Dataset:
-  """The split in its stored order, as (transformed) uint8 images and int32 labels."""
-  ds = builder.as_dataset(split=split, shuffle_files=False,
-                          read_config=tfds.ReadConfig(interleave_cycle_length=1))
-  has_label = 'label' in builder.info.features
-
-  def example(ex):
-    label = tf.cast(ex['label'], tf.int32) if has_label else tf.constant(0, tf.int32)
-    return {'image': transform(ex['image']), 'label': label}
-
-  return ds.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-def _to_float(batch):
-  """uint8 [0, 255] images to float32 [0, 1], done per batch to keep the cache small."""
-  return {**batch, 'image': tf.cast(batch['image'], tf.float32) / 255.0}
-
-
-def _local_rows(global_batch_size: int, process_index: int, process_count: int):
-  local = global_batch_size // process_count
-  lo = process_index * local
-  return lambda batch: {k: v[lo:lo + local] for k, v in batch.items()}
+def _to_float(images: np.ndarray) -> np.ndarray:
+  """uint8 [0, 255] images to float32 [0, 1]."""
+  return images.astype(np.float32) / np.float32(255.0)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -116,49 +115,50 @@ def epoch_seed(seed: int, epoch: int) -> int:
   return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def train_batches(builder, *, split: str, global_batch_size: int, seed: int,
-                  start_step: int = 0, process_index: int = 0, process_count: int = 1,
-                  shuffle_buffer: int | None = None,
-                  transform: ImageTransform = ImageTransform()) -> Iterator[dict[str, np.ndarray]]:
+def epoch_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+  """The order in which epoch `epoch` visits the split's examples."""
+  return np.random.default_rng(epoch_seed(seed, epoch)).permutation(num_examples)
+
+
+def train_batches(source: Source, *, split: str, global_batch_size: int, seed: int,
+                  start_step: int = 0, process_index: int = 0,
+                  process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
   """Yields this process's part of every global training batch, from `start_step` on.
 
   Args:
-    builder: a prepared TFDS builder.
-    split: the TFDS split to train on.
+    source: a prepared dataset.
+    split: the split to train on.
     global_batch_size: examples per step over all processes.
     seed: the data seed; with `start_step` it fixes the whole stream.
     start_step: the step to resume at; the stream skips what earlier steps consumed.
     process_index: this JAX process.
     process_count: how many JAX processes share each global batch.
-    shuffle_buffer: None shuffles the whole split each epoch.
-    transform: applied to every image before the (uint8, in-memory) cache.
 
   Yields:
     dicts of numpy arrays: `image` float32 (B, H, W, C) in [0, 1], `label` int32 (B,).
   """
-  num_examples = builder.info.splits[split].num_examples
+  images, labels = source.arrays(split)
+  num_examples = len(labels)
   steps_per_epoch = num_examples // global_batch_size
   if steps_per_epoch == 0:
     raise ConfigError(f'batch size {global_batch_size} exceeds the {num_examples} examples '
                       f'of split {split!r}; lower --config.batch_size')
-  base = _read(builder, split, transform).cache()
-  epoch, skip = divmod(start_step, steps_per_epoch)
-  local_rows = _local_rows(global_batch_size, process_index, process_count)
+  local = global_batch_size // process_count
+  lo = process_index * local
+  epoch, first = divmod(start_step, steps_per_epoch)
   while True:
-    ds = base.shuffle(shuffle_buffer or num_examples, seed=epoch_seed(seed, epoch),
-                      reshuffle_each_iteration=False)
-    ds = ds.batch(global_batch_size, drop_remainder=True).skip(skip)
-    ds = ds.map(local_rows).map(_to_float, num_parallel_calls=tf.data.AUTOTUNE,
-                                deterministic=True)
-    yield from ds.prefetch(2).as_numpy_iterator()
-    epoch, skip = epoch + 1, 0
+    order = epoch_order(seed, epoch, num_examples)
+    for step in range(first, steps_per_epoch):
+      rows = order[step * global_batch_size:][lo:lo + local]
+      yield {'image': _to_float(images[rows]), 'label': np.asarray(labels[rows])}
+    epoch, first = epoch + 1, 0
 
 
-def eval_batches(builder, *, split: str, global_batch_size: int, process_index: int = 0,
+def eval_batches(source: Source, *, split: str, global_batch_size: int, process_index: int = 0,
                  process_count: int = 1,
-                 num_examples: int | None = None,
-                 transform: ImageTransform = ImageTransform()) -> Iterator[dict[str, np.ndarray]]:
-  """Yields every example of `split` once, the last batch padded, with a `mask`.
+                 num_examples: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+  """Yields every example of `split` (or its first `num_examples`) once, the last batch
+  padded, with a `mask`.
 
   No example is dropped: the last global batch is padded with zeros to full size and
   `mask` is 1.0 on real examples and 0.0 on padding, so metrics are exact. `index` (int32)
@@ -166,17 +166,19 @@ def eval_batches(builder, *, split: str, global_batch_size: int, process_index: 
   binarisation, corruption or importance samples) can be keyed by example, whatever the
   batch size, device count or process count.
   """
-  ds = _read(builder, split, transform)
-  if num_examples is not None:
-    ds = ds.take(num_examples)
-  ds = ds.enumerate().map(lambda i, ex: {**ex, 'mask': tf.constant(1.0, tf.float32),
-                                         'index': tf.cast(i, tf.int32)})
-  ds = ds.padded_batch(global_batch_size)
-
-  def pad(batch):
-    n = tf.shape(batch['mask'])[0]
-    return {k: tf.pad(v, [[0, global_batch_size - n]] + [[0, 0]] * (len(v.shape) - 1))
-            for k, v in batch.items()}
-
-  ds = ds.map(pad).map(_local_rows(global_batch_size, process_index, process_count))
-  yield from ds.map(_to_float).prefetch(2).as_numpy_iterator()
+  images, labels = source.arrays(split)
+  n = len(labels) if num_examples is None else min(num_examples, len(labels))
+  local = global_batch_size // process_count
+  for start in range(0, n, global_batch_size):
+    lo = start + process_index * local
+    hi = min(lo + local, n)
+    real = max(hi - lo, 0)
+    index = np.arange(lo, lo + local, dtype=np.int32)
+    image = np.zeros((local, *images.shape[1:]), np.float32)
+    label = np.zeros(local, np.int32)
+    if real:
+      image[:real] = _to_float(images[lo:hi])
+      label[:real] = labels[lo:hi]
+    index[real:] = 0
+    yield {'image': image, 'label': label, 'mask': (np.arange(local) < real).astype(np.float32),
+           'index': index}

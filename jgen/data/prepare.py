@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from jgen.data import offline
+from jgen.data.pipeline import ImageTransform, Source
 from jgen.registry import ConfigError
 
 PROBE_TIMEOUT_S = 3.0
@@ -136,3 +137,30 @@ def ensure_prepared(name: str, data_dir: str | None = None, *, download: bool = 
       f'dataset {name!r} is not prepared in {builder.data_dir_root} and TFDS cannot download '
       'it here (no network): prepare it on a machine with internet '
       f'(python -m jgen.data {name}) and copy that directory, or set TFDS_DATA_DIR')
+
+
+def arrays_dir(builder, transform: ImageTransform) -> str:
+  """Where `builder`'s decoded arrays for `transform` are kept, beside TFDS's own files."""
+  return os.path.join(builder.data_dir_root, 'jgen_arrays', builder.name, str(builder.version),
+                      transform.key)
+
+
+def load(name: str, data_dir: str | None = None, *, transform: ImageTransform | None = None,
+         download: bool = True) -> Source:
+  """The dataset `name` as decoded arrays, preparing and decoding it first if needed.
+
+  Only the first call for a dataset and transform reads TFDS's files (with TensorFlow);
+  every later one opens the arrays.
+
+  Raises:
+    ConfigError: as `ensure_prepared`.
+  """
+  builder = ensure_prepared(name, data_dir, download=download)
+  transform = transform or ImageTransform()
+  path = arrays_dir(builder, transform)
+  if not os.path.exists(os.path.join(path, 'info.json')):
+    from jgen.data import export
+
+    logging.info('Decoding %s (%s) into %s', name, transform.key, path)
+    export.write_arrays(builder, transform, path)
+  return Source(path)

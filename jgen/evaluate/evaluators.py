@@ -49,11 +49,10 @@ class TestSplit:
     step = (s.task.final_eval_step or s.task.eval_step) if final else s.task.eval_step
     if step not in self._compiled:
       self._compiled[step] = parallel.data_parallel(step, s.mesh)
-    batches = data.eval_batches(s.builder, split=s.config.data.test_split,
+    batches = data.eval_batches(s.source, split=s.config.data.test_split,
                                 global_batch_size=s.config.eval_batch_size,
                                 process_index=jax.process_index(),
-                                process_count=jax.process_count(),
-                                transform=s.transform)
+                                process_count=jax.process_count())
     return evaluate(self._compiled[step], state, batches, s.mesh, s.task.summarize)
 
 

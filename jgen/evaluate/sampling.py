@@ -1,6 +1,6 @@
 """Running a task's functions over many host rows: encoding splits, decoding, sampling.
 
-Each function takes `s`, a `jgen.session.Setup` (config, task, mesh, builder, transform),
+Each function takes `s`, a `jgen.session.Setup` (config, task, mesh, source, transform),
 and a restored train state. Rows go through the devices in chunks of `eval_batch_size`,
 each padded to full size so every chunk runs the same compiled function.
 """
@@ -34,8 +34,8 @@ def load_split(s, split: str, num_examples: int | None = None) -> tuple[np.ndarr
   """The first `num_examples` (None: all) images (N, H, W, C) in [0, 1] and labels of a split,
   in the split's stored order, on every process."""
   images, labels = [], []
-  for batch in data.eval_batches(s.builder, split=split, global_batch_size=s.config.eval_batch_size,
-                                 num_examples=num_examples, transform=s.transform):
+  for batch in data.eval_batches(s.source, split=split, global_batch_size=s.config.eval_batch_size,
+                                 num_examples=num_examples):
     real = batch['mask'] > 0
     images.append(batch['image'][real])
     labels.append(batch['label'][real])
