@@ -8,12 +8,32 @@ the network: every run passes `--config.data.download=False`.
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+  """One persistent XLA compilation cache for the session, shared by every xdist worker and
+  every `run.py` process (they inherit the environment): the suite compiles the same smoke
+  programs in many processes, and a cached program is loaded instead of compiled. Results
+  are those of a fresh compilation (the same executable); the cache is deleted at the end."""
+  if hasattr(config, 'workerinput') or 'JAX_COMPILATION_CACHE_DIR' in os.environ:
+    return  # A worker inherits the controller's; a user's own cache is left alone.
+  config._jgen_xla_cache = tempfile.mkdtemp(prefix='jgen-test-xla-cache-')
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = config._jgen_xla_cache
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
+
+
+def pytest_unconfigure(config):
+  if getattr(config, '_jgen_xla_cache', None):
+    shutil.rmtree(config._jgen_xla_cache, ignore_errors=True)
 
 
 def data_dir() -> str:

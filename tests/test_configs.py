@@ -43,7 +43,7 @@ def test_every_config_trains_its_smoke_variant(config, tmp_path, mnist_source):
     assert key in results, key
   assert list(tmp_path.glob('events.out.tfevents.*'))
   if classifier:
-    assert results['test_accuracy'] > 0.3  # 20 steps of batch 32 already beat chance (0.1).
+    assert results['test_accuracy'] > 0.2  # 20 steps of batch 32 already beat chance (0.1).
     return
   images = sorted(os.listdir(tmp_path / 'images'))  # Sample or reconstruction grids.
   prefixes = {name.rsplit('_', 1)[0] for name in images}

@@ -133,5 +133,7 @@ def test_fashion_mnist_headers_restore_to_tfds_checksums(tmp_path):
 def test_fashion_mnist_prepares_offline(tmp_path, monkeypatch):
   _debian_dir()
   monkeypatch.setattr(prepare, '_servers_answer', lambda builder: pytest.fail('network probed'))
-  info = data.dataset_info(prepare.load('fashion_mnist', str(tmp_path), download=False))
-  assert (info.num_train, info.num_test, info.image_shape) == (60000, 10000, (28, 28, 1))
+  builder = prepare.ensure_prepared('fashion_mnist', str(tmp_path), download=False)
+  splits, image = builder.info.splits, builder.info.features['image']
+  assert (splits['train'].num_examples, splits['test'].num_examples, image.shape) == (
+      60000, 10000, (28, 28, 1))

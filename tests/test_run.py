@@ -40,7 +40,7 @@ def test_smoke_run_learns_without_tensorflow(smoke_run):
 def test_killed_run_resumes_bit_exactly(config, loss_key, tmp_path, mnist_source):
   """SIGKILL mid-run, rerun: metrics and everything saved (params, optimizer states, batch
   statistics, EMA) end identical to an uninterrupted run's."""
-  args = ['--config', f'configs/{config}.py:smoke', '--config.num_train_steps=200',
+  args = ['--config', f'configs/{config}.py:smoke', '--config.num_train_steps=60',
           '--config.checkpoint_every_steps=10']
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
   full = tmp_path / 'full'
@@ -56,14 +56,14 @@ def test_killed_run_resumes_bit_exactly(config, loss_key, tmp_path, mnist_source
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert not (killed / 'results.json').exists(), 'the run finished before it was killed'
-  assert not (killed / 'checkpoints' / '200').exists()
+  assert not (killed / 'checkpoints' / '60').exists()
   run_jgen(*args, '--workdir', str(killed))
   resumed = json.loads((killed / 'results.json').read_text())
-  assert resumed['steps_this_run'] <= 180  # It resumed from a checkpoint, not from scratch.
+  assert resumed['steps_this_run'] <= 40  # It resumed from a checkpoint, not from scratch.
   steps = [row['step'] for row in read_metrics(killed) if loss_key in row]
   assert steps == sorted(set(steps))  # Rows after the checkpoint were replaced, not repeated.
   assert train_losses(killed, loss_key) == train_losses(full, loss_key)
-  want, got = load_params(full, 200), load_params(killed, 200)
+  want, got = load_params(full, 60), load_params(killed, 60)
   assert want.keys() == got.keys()
   for k in want:
     np.testing.assert_array_equal(got[k], want[k], err_msg=str(k))
@@ -85,8 +85,10 @@ def test_dropout_is_independent_of_the_device_count(tmp_path):
   run_jgen(*args, '--workdir', str(tmp_path / 'four'), devices=4)
   one, four = train_losses(tmp_path / 'one'), train_losses(tmp_path / 'four')
   assert one.keys() == four.keys()
+  # Summation order differs with 4 devices (about 1e-4 after 20 steps); other dropout masks
+  # would move the losses by percents.
   np.testing.assert_allclose([four[s] for s in sorted(four)], [one[s] for s in sorted(one)],
-                             rtol=1e-4)
+                             rtol=5e-4)
 
 
 def _free_port() -> int:
