@@ -57,25 +57,10 @@ def _jax_variant(config, shape, upsampling, images):
 
 def _torch_variant(images, noise_dim=100, features=64):
   import torch
+  import torch_models
   from torch import nn
 
-  class Generator(nn.Module):
-    def __init__(self):
-      super().__init__()
-      self.project = nn.Linear(noise_dim, 7 * 7 * 2 * features, bias=False)
-      self.net = nn.Sequential(
-          nn.BatchNorm2d(2 * features), nn.ReLU(),
-          nn.ConvTranspose2d(2 * features, features, 4, 2, 1, bias=False), nn.BatchNorm2d(features),
-          nn.ReLU(), nn.ConvTranspose2d(features, 1, 4, 2, 1), nn.Tanh())
-
-    def forward(self, z):
-      return self.net(self.project(z).view(-1, 2 * features, 7, 7))
-
-  d = nn.Sequential(
-      nn.Conv2d(1, features, 4, 2, 1), nn.LeakyReLU(0.2),
-      nn.Conv2d(features, 2 * features, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * features),
-      nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(7 * 7 * 2 * features, 1))
-  g = Generator()
+  g, d = torch_models.dcgan(noise_dim, features)
   opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
   opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
   bce = nn.BCEWithLogitsLoss()

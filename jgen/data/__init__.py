@@ -7,9 +7,10 @@ from jgen.data.pipeline import (
     Source,
     dataset_info,
     eval_batches,
+    split_images,
     train_batches,
 )
 from jgen.data.prepare import ensure_prepared, get_builder, load
 
 __all__ = ['DatasetInfo', 'ImageTransform', 'Source', 'dataset_info', 'ensure_prepared',
-           'eval_batches', 'get_builder', 'load', 'train_batches']
+           'eval_batches', 'get_builder', 'load', 'split_images', 'train_batches']

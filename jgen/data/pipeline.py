@@ -110,6 +110,14 @@ def _to_float(images: np.ndarray) -> np.ndarray:
   return images.astype(np.float32) / np.float32(255.0)
 
 
+def split_images(source: Source, split: str,
+                 num_examples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """The first `num_examples` (None: all) images of `split` as float32 (N, H, W, C) in
+  [0, 1], and their labels, in the stored order."""
+  images, labels = source.arrays(split)
+  return _to_float(images[:num_examples]), np.array(labels[:num_examples])
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
   """A distinct 31-bit shuffle seed per (seed, epoch)."""
   return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] & 0x7FFFFFFF)

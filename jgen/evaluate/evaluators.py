@@ -64,6 +64,8 @@ class _Reference:
   test_radii: np.ndarray
   class_frequencies: np.ndarray
   floor: dict[str, float]
+  k: int
+  kid: dict
 
 
 class SampleQuality:
@@ -101,34 +103,50 @@ class SampleQuality:
               f'{", ".join(features.available())})')
     return None
 
-  def _reference(self, s, net) -> _Reference:
-    c = s.config.data
-    key = (c.name, c.data_dir, c.train_split, c.test_split, self.num_samples, self.k)
-    if key not in self._references:
-      test_images, test_labels = sampling.load_split(s, c.test_split, self.num_samples)
-      train_images, _ = sampling.load_split(s, c.train_split, self.num_samples)
-      test_features, _ = net(test_images)
-      train_features, train_probs = net(train_images)
-      radii = metrics.kth_neighbour_radii(test_features, self.k)
-      frequencies = np.bincount(test_labels, minlength=train_probs.shape[1]) / len(test_labels)
-      floor = metrics.sample_metrics(train_features, train_probs, test_features, frequencies,
-                                     k=self.k, real_radii=radii, **self.kid)
-      self._references[key] = _Reference(test_features, radii, frequencies, floor)
-    return self._references[key]
-
   def __call__(self, s, state, *, final: bool) -> dict[str, float]:
     del final
-    net = features.FeatureNet(s.config.data.name)
-    ref = self._reference(s, net)
+    c = s.config.data
+    net = features.FeatureNet(c.name)
+    key = (c.name, c.data_dir, c.train_split, c.test_split, self.num_samples, self.k)
+    if key not in self._references:
+      self._references[key] = sample_reference(
+          s.source, net, train_split=c.train_split, test_split=c.test_split,
+          num_samples=self.num_samples, k=self.k, **self.kid)
     sampler = sampling.check_sampler(s.task, self.sampler, s.config.family)
     samples = sampling.draw(s, state, self.num_samples, sampler=sampler, seed=self.seed,
                             num_components=self.num_components, fit_examples=self.fit_examples)
-    sample_features, sample_probs = net(samples)
-    out = metrics.sample_metrics(sample_features, sample_probs, ref.test_features,
-                                 ref.class_frequencies, k=self.k, real_radii=ref.test_radii,
-                                 **self.kid)
-    return out | {f'floor_{k}': v for k, v in ref.floor.items()} | {
-        'frechet_vs_floor': out['frechet'] / ref.floor['frechet']}
+    return score_samples(samples, net, self._references[key])
+
+
+def sample_reference(source: data.Source, net: features.FeatureNet, *,
+                     train_split: str = 'train', test_split: str = 'test',
+                     num_samples: int = 10_000, k: int = 5, kid_subsets: int = 100,
+                     kid_subset_size: int = 1000) -> _Reference:
+  """What samples are scored against: the first `num_samples` test images' features, and
+  the floor (the same metrics for as many real training images)."""
+  test_images, test_labels = data.split_images(source, test_split, num_samples)
+  train_images, _ = data.split_images(source, train_split, num_samples)
+  test_features, _ = net(test_images)
+  train_features, train_probs = net(train_images)
+  radii = metrics.kth_neighbour_radii(test_features, k)
+  frequencies = np.bincount(test_labels, minlength=train_probs.shape[1]) / len(test_labels)
+  kid = {'kid_subsets': kid_subsets, 'kid_subset_size': kid_subset_size}
+  floor = metrics.sample_metrics(train_features, train_probs, test_features, frequencies, k=k,
+                                 real_radii=radii, **kid)
+  return _Reference(test_features, radii, frequencies, floor, k, kid)
+
+
+def score_samples(samples: np.ndarray, net: features.FeatureNet,
+                  ref: _Reference) -> dict[str, float]:
+  """Sample metrics of `samples` (N, H, W, C) in [0, 1], each floor (`floor_NAME`) and the
+  Frechet distance as a multiple of its floor; any generator's samples (bench/ scores a
+  PyTorch DCGAN's with it)."""
+  sample_features, sample_probs = net(samples)
+  out = metrics.sample_metrics(sample_features, sample_probs, ref.test_features,
+                               ref.class_frequencies, k=ref.k, real_radii=ref.test_radii,
+                               **ref.kid)
+  return out | {f'floor_{k}': v for k, v in ref.floor.items()} | {
+      'frechet_vs_floor': out['frechet'] / ref.floor['frechet']}
 
 
 class Representation:
@@ -158,8 +176,8 @@ class Representation:
   def __call__(self, s, state, *, final: bool) -> dict[str, float]:
     del final
     c = s.config.data
-    train_images, train_labels = sampling.load_split(s, c.train_split, self.num_train)
-    test_images, test_labels = sampling.load_split(s, c.test_split, self.num_test or None)
+    train_images, train_labels = data.split_images(s.source, c.train_split, self.num_train)
+    test_images, test_labels = data.split_images(s.source, c.test_split, self.num_test or None)
     out = {}
     for name, fn in s.task.feature_steps.items():
       train_x = sampling.apply_rows(s, fn, state, train_images).reshape(len(train_images), -1)

@@ -30,22 +30,10 @@ def apply_rows(s, fn: Callable, state, rows: np.ndarray) -> np.ndarray:
   return np.concatenate(out)
 
 
-def load_split(s, split: str, num_examples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """The first `num_examples` (None: all) images (N, H, W, C) in [0, 1] and labels of a split,
-  in the split's stored order, on every process."""
-  images, labels = [], []
-  for batch in data.eval_batches(s.source, split=split, global_batch_size=s.config.eval_batch_size,
-                                 num_examples=num_examples):
-    real = batch['mask'] > 0
-    images.append(batch['image'][real])
-    labels.append(batch['label'][real])
-  return np.concatenate(images), np.concatenate(labels)
-
-
 def encode_split(s, state, split: str, fn: Callable | None = None,
                  num_examples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
   """`fn` (default: the task's encoder) of every example of `split`: (codes, labels)."""
-  images, labels = load_split(s, split, num_examples)
+  images, labels = data.split_images(s.source, split, num_examples)
   return apply_rows(s, fn or s.task.encode_step, state, images), labels
 
 
