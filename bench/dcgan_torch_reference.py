@@ -84,6 +84,7 @@ def main(argv):
     print(f'seed {seed}: frechet {r["frechet"]:.2f} ({r["frechet_vs_floor"]:.1f}x floor), '
           f'classes {r["classes_covered"]:.0f}, worst class deviation '
           f'{r["class_max_deviation"]:.2f}, recall {r["recall"]:.3f}, '
+          f'precision {r["precision"]:.3f}, '
           f'{seconds / 60:.1f} min', flush=True)
   ratios = [r['frechet_vs_floor'] for r in rows]
   spread = statistics.stdev(ratios) if len(ratios) > 1 else float('nan')
