@@ -16,9 +16,11 @@ samples here; their own configs use 5000 and 1000.
 import ml_collections
 
 
-def _model(config: str, steps: int, *overrides) -> ml_collections.ConfigDict:
-  """A model of the comparison: its training config, steps, and (field, value) overrides."""
-  return ml_collections.ConfigDict(dict(config=config, steps=steps, overrides=overrides))
+def _model(config: str, steps: int, minutes: float, *overrides) -> ml_collections.ConfigDict:
+  """A model of the comparison: its training config, steps, the minutes one run takes on one
+  CPU core (an estimate that orders the runs, longest first), and (field, value) overrides."""
+  return ml_collections.ConfigDict(dict(config=config, steps=steps, minutes=minutes,
+                                        overrides=overrides))
 
 
 def unlocked_config(arg=None) -> ml_collections.ConfigDict:
@@ -30,6 +32,9 @@ def unlocked_config(arg=None) -> ml_collections.ConfigDict:
   config.variant = ''  # 'smoke': each model's own :smoke config (20 steps).
   config.data = ml_collections.ConfigDict(dict(download=True))  # Given to every model.
   config.seeds = (0, 1, 2)
+  # Runs trained at once, each in its own process on one CPU core; 0: one per usable core on
+  # a CPU backend, one at a time on an accelerator.
+  config.workers = 0
   # Fewer than the evaluators' default 10,000 samples and probe images (time).
   config.num_samples = 5000
   config.probe_examples = 5000
@@ -37,14 +42,14 @@ def unlocked_config(arg=None) -> ml_collections.ConfigDict:
   config.curve_points = 2
   config.curves = ('curve/frechet', 'curve/recall', 'curve/coverage')
   config.models = ml_collections.ConfigDict()
-  config.models.deep_ae = _model('ae_mnist', 3000)
-  config.models.denoising_ae = _model('dae_mnist', 3000)
-  config.models.vae = _model('vae_mnist', 3000, ('vae.importance_samples', 100))
-  config.models.conv_vae = _model('conv_vae_mnist', 600, ('vae.importance_samples', 10))
-  config.models.mlp_gan = _model('gan_mnist', 1500)
-  config.models.dcgan = _model('dcgan_mnist', 600)
-  config.models.infogan = _model('infogan_mnist', 600)
-  config.models.wgan_gp = _model('wgan_gp_mnist', 300)
+  config.models.deep_ae = _model('ae_mnist', 3000, 4.5)
+  config.models.denoising_ae = _model('dae_mnist', 3000, 5)
+  config.models.vae = _model('vae_mnist', 3000, 2, ('vae.importance_samples', 100))
+  config.models.conv_vae = _model('conv_vae_mnist', 600, 7, ('vae.importance_samples', 10))
+  config.models.mlp_gan = _model('gan_mnist', 1500, 3)
+  config.models.dcgan = _model('dcgan_mnist', 600, 5)
+  config.models.infogan = _model('infogan_mnist', 400, 9)
+  config.models.wgan_gp = _model('wgan_gp_mnist', 150, 11)
   if arg == 'smoke':
     config.variant = 'smoke'
     config.seeds = (0, 1)

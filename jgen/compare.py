@@ -9,12 +9,20 @@ curves over training, and for each GAN whether its runs diverged or collapsed.
 A model entry of the config names a training config and what the comparison changes in it
 (besides the dataset, `config.dataset`, which every entry trains on):
 
-  config.models.vae = dict(config='vae_mnist', steps=5000,
+  config.models.vae = dict(config='vae_mnist', steps=5000, minutes=3,
                            overrides=(('vae.importance_samples', 100),))
+
+`minutes` estimates one run's wall-clock time on one CPU core (training and evaluation); the
+longest runs start first, and the log states the total before training starts.
+
+`config.workers` runs train at once, each in a process of its own pinned to one CPU core
+(0: one per usable core on a CPU backend, one at a time in this process on an accelerator).
 """
 
+import concurrent.futures
 import importlib
 import json
+import multiprocessing
 import os
 import time
 
@@ -90,11 +98,7 @@ def _finished(workdir: str, steps: int) -> dict | None:
 
 
 def _train_one(name: str, config, workdir: str) -> dict:
-  """Trains (or resumes, or reuses) one run; a run that diverges is recorded, not raised."""
-  results = _finished(workdir, config.num_train_steps)
-  if results is not None:
-    logging.info('Reusing %s (%s)', name, workdir)
-    return results
+  """Trains (or resumes) one run; a run that diverges is recorded, not raised."""
   logging.info('Training %s in %s', name, workdir)
   try:
     return train.train_and_evaluate(config, workdir)
@@ -102,6 +106,57 @@ def _train_one(name: str, config, workdir: str) -> dict:
     results = {'diverged': str(e), 'num_train_steps': config.num_train_steps}
     modes.write_json(os.path.join(workdir, 'results.json'), results)
     return results
+
+
+def workers(config, num_jobs: int) -> int:
+  """How many runs train at once: `config.workers`, or for 0 one per usable CPU core when
+  JAX runs on CPU in one process (on an accelerator, runs share it one at a time)."""
+  import jax
+
+  if config.workers:
+    return max(1, min(config.workers, num_jobs))
+  if jax.default_backend() != 'cpu' or jax.process_count() > 1:
+    return 1
+  return max(1, min(len(os.sched_getaffinity(0)), num_jobs))
+
+
+def _start_worker(cores) -> None:
+  """Pins a worker process to a CPU core of its own and logs as `run.py` does."""
+  os.sched_setaffinity(0, {cores.get()})
+  logging.use_absl_handler()
+  logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(train.QuietLibraries())
+
+
+def _train_all(jobs: list[tuple[str, object, str]], minutes: list[float],
+               num_workers: int) -> list[dict]:
+  """`_train_one` of every (name, config, workdir) job, `num_workers` at a time, the longest
+  (by its estimated `minutes`) first; results in the jobs' order. Finished runs are reused,
+  without starting a worker."""
+  results = [_finished(wd, c.num_train_steps) for _, c, wd in jobs]
+  for (name, _, wd), r in zip(jobs, results, strict=True):
+    if r is not None:
+      logging.info('Reusing %s (%s)', name, wd)
+  todo = sorted((i for i, r in enumerate(results) if r is None), key=lambda i: -minutes[i])
+  if todo and any(minutes):
+    logging.info('%d runs to train, about %.0f minutes of one CPU core (%d at a time)',
+                 len(todo), sum(minutes[i] for i in todo), min(num_workers, len(todo)))
+  if num_workers <= 1 or len(todo) <= 1:
+    for i in todo:
+      results[i] = _train_one(*jobs[i])
+    return results
+  context = multiprocessing.get_context('spawn')  # A fresh JAX in every worker.
+  cores = context.Queue()
+  usable = sorted(os.sched_getaffinity(0))
+  for k in range(num_workers):
+    cores.put(usable[k % len(usable)])
+  with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=context,
+                                              initializer=_start_worker,
+                                              initargs=(cores,)) as pool:
+    futures = {pool.submit(_train_one, *jobs[i]): i for i in todo}
+    for future in concurrent.futures.as_completed(futures):
+      results[futures[future]] = future.result()
+  return results
 
 
 def _sample_grid(name: str, config, workdir: str, out_dir: str) -> str | None:
@@ -221,11 +276,15 @@ def run(config, workdir: str) -> str:
     for c in configs[name]:
       session.build_task(c)  # Names and options, before anything trains.
   t_start = time.time()
-  results, workdirs = {}, {}
-  for name in entries:
-    workdirs[name] = [os.path.join(workdir, 'runs', name, f'seed_{s}') for s in config.seeds]
-    results[name] = [_train_one(name, c, wd) for c, wd in zip(configs[name], workdirs[name],
-                                                              strict=True)]
+  workdirs = {name: [os.path.join(workdir, 'runs', name, f'seed_{s}') for s in config.seeds]
+              for name in entries}
+  jobs = [(name, c, wd) for name in entries
+          for c, wd in zip(configs[name], workdirs[name], strict=True)]
+  # The estimates hold for the full budgets, not for :smoke's 20 steps.
+  minutes = [0 if config.variant else entries[name].minutes
+             for name in entries for _ in config.seeds]
+  done = iter(_train_all(jobs, minutes, workers(config, len(jobs))))
+  results = {name: [next(done) for _ in config.seeds] for name in entries}
   out_dir = os.path.join(workdir, 'report')
   os.makedirs(out_dir, exist_ok=True)
   grids = {name: _sample_grid(name, configs[name][0], workdirs[name][0], out_dir)
