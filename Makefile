@@ -12,7 +12,7 @@ TEST_DATASETS ?= mnist
 # pytest-xdist workers; each test file runs whole on one worker (its fixtures built once).
 TEST_WORKERS ?= 2
 
-.PHONY: setup data train test lint clean classifiers
+.PHONY: setup data train test lint clean classifiers results
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ classifiers: data
 	  $(PY) run.py --config configs/classifier_$$d.py --workdir runs/classifier_$$d && \
 	  $(PY) run.py --config configs/classifier_$$d.py --workdir runs/classifier_$$d --mode export \
 	  || exit 1; done
+
+# The autoencoder-vs-GAN comparison (about 75 minutes on a 2-core CPU; finished runs are
+# reused), then its report into docs/compare_mnist.md and its table into the README.
+results: data
+	$(PY) run.py --config configs/compare_mnist.py --workdir runs/compare_mnist
+	$(PY) -m jgen.compare runs/compare_mnist
 
 test: data
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests

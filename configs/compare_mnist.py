@@ -53,6 +53,7 @@ def unlocked_config(arg=None) -> ml_collections.ConfigDict:
   if arg == 'smoke':
     config.variant = 'smoke'
     config.seeds = (0, 1)
+    config.workers = 2  # The parallel path, on any machine.
     config.num_samples = 300
     config.probe_examples = 500
     config.curve_samples = 200

@@ -24,6 +24,7 @@ import importlib
 import json
 import multiprocessing
 import os
+import shutil
 import time
 
 import numpy as np
@@ -57,6 +58,11 @@ COLUMNS = (
     ('train_seconds', 'train s', 0),
     ('train_examples_per_sec', 'examples/s', 0),
 )
+# The README's shorter table (`publish`): the report's table without KID, density and the rest.
+README_COLUMNS = ('test_sq_err_per_image', 'test_nll_k100', 'test_nll_k10',
+                  'samples_frechet_vs_floor', 'samples_precision', 'samples_recall',
+                  'samples_coverage', 'samples_classes_covered', 'probe_code_linear',
+                  'probe_discriminator_linear', 'train_seconds')
 FLOOR_COLUMNS = ('frechet', 'kid', 'precision', 'recall', 'density', 'coverage', 'class_kl',
                  'classes_covered', 'class_max_deviation', 'confidence')
 
@@ -190,9 +196,11 @@ def collapsed(results: dict) -> bool:
           or results.get('samples_recall', 1.0) < 0.2)
 
 
-def table(per_model: dict[str, list[dict]]) -> str:
-  """The markdown table: mean +- std over seeds of every column some model has."""
-  columns = [c for c in COLUMNS if any(c[0] in r for rs in per_model.values() for r in rs)]
+def table(per_model: dict[str, list[dict]], keys: tuple[str, ...] | None = None) -> str:
+  """The markdown table: mean +- std over seeds of every column (of `keys`, default all)
+  that some model has."""
+  columns = [c for c in COLUMNS if (keys is None or c[0] in keys)
+             and any(c[0] in r for rs in per_model.values() for r in rs)]
   lines = ['| model | seeds | ' + ' | '.join(title for _, title, _ in columns) + ' |',
            '|---|---|' + '---|' * len(columns)]
   for name, runs in per_model.items():
@@ -293,13 +301,8 @@ def run(config, workdir: str) -> str:
   report = _report(config, configs, results, grids, curves)
   logging.info('The comparison took %.1f minutes', (time.time() - t_start) / 60)
   path = os.path.join(workdir, 'report.md')
-  with open(path + '.tmp', 'w') as f:
-    f.write(report)
-  os.replace(path + '.tmp', path)
-  with open(os.path.join(workdir, 'results.json') + '.tmp', 'w') as f:
-    json.dump(results, f, indent=2, sort_keys=True)
-  os.replace(os.path.join(workdir, 'results.json') + '.tmp',
-             os.path.join(workdir, 'results.json'))
+  _write(path, report)
+  _write(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2, sort_keys=True))
   logging.info('Wrote %s', path)
   return path
 
@@ -342,3 +345,78 @@ def _report(config, configs, results, grids, curves) -> str:
       f'{config.curve_points} points of training).', '',
       *[f'![{os.path.basename(c)}](report/{os.path.basename(c)})' for c in curves], '']
   return '\n'.join(lines)
+
+
+README_START = '<!-- comparison table: {name} (python -m jgen.compare {workdir}) -->'
+README_END = '<!-- end of comparison table -->'
+
+
+def publish(workdir: str, readme: str = 'README.md', docs: str = 'docs') -> str:
+  """Copies a finished comparison into the documentation: `DOCS/NAME.md` (the report, its
+  pictures under `DOCS/images/NAME/`) and the README's table between its markers (the shorter
+  table, `README_COLUMNS`, and the floor), NAME being the workdir's base name.
+
+  Returns the docs page's path.
+
+  Raises:
+    ConfigError: if the workdir holds no report or the README no markers for NAME.
+  """
+  workdir = os.path.normpath(workdir)
+  name = os.path.basename(workdir)
+  source = os.path.join(workdir, 'report.md')
+  if not os.path.exists(source):
+    raise ConfigError(f'no report in {workdir}: run the comparison first '
+                      f'(python run.py --config configs/{name}.py --workdir {workdir})')
+  start = README_START.format(name=name, workdir=workdir)
+  with open(readme) as f:
+    text = f.read()
+  if start not in text or README_END not in text[text.find(start):]:
+    raise ConfigError(f'{readme} has no table markers for {name}: add the lines '
+                      f'{start!r} and {README_END!r} where the table goes')
+  with open(os.path.join(workdir, 'results.json')) as f:
+    results = json.load(f)
+  floor = next((r for rs in results.values() for r in rs if 'samples_floor_frechet' in r), None)
+  block = [start, table(results, README_COLUMNS)]
+  if floor:
+    f = {k: floor[f'samples_floor_{k}'] for k in FLOOR_COLUMNS}
+    block += ['', f'Floor (real training vs test images): Frechet {f["frechet"]:.3g} (x floor '
+              f'= 1), precision {f["precision"]:.3g}, recall {f["recall"]:.3g}, coverage '
+              f'{f["coverage"]:.3g}, {f["classes_covered"]} classes.']
+  head, rest = text.split(start, 1)
+  text = head + '\n'.join(block) + '\n' + rest[rest.index(README_END):]
+  images = os.path.join(docs, 'images', name)
+  os.makedirs(images, exist_ok=True)
+  for picture in sorted(os.listdir(os.path.join(workdir, 'report'))):
+    shutil.copyfile(os.path.join(workdir, 'report', picture), os.path.join(images, picture))
+  with open(source) as f:
+    report = f.read().replace('](report/', f'](images/{name}/')
+  page = os.path.join(docs, f'{name}.md')
+  _write(page, f'<!-- Written by: python -m jgen.compare {workdir} (from {source}). -->\n\n'
+         + report)
+  _write(readme, text)
+  return page
+
+
+def _write(path: str, text: str) -> None:
+  with open(path + '.tmp', 'w') as f:
+    f.write(text)
+  os.replace(path + '.tmp', path)
+
+
+def main(argv: list[str] | None = None) -> None:
+  import argparse
+
+  parser = argparse.ArgumentParser(
+      prog='python -m jgen.compare', description=publish.__doc__.split('\n\n')[0])
+  parser.add_argument('workdir', help='a finished comparison, e.g. runs/compare_mnist')
+  parser.add_argument('--readme', default='README.md')
+  parser.add_argument('--docs', default='docs')
+  args = parser.parse_args(argv)
+  try:
+    print(publish(args.workdir, args.readme, args.docs))
+  except ConfigError as e:
+    raise SystemExit(f'error: {e}') from None
+
+
+if __name__ == '__main__':
+  main()

@@ -59,3 +59,35 @@ def test_fashion_comparison_trains_the_same_models_on_fashion_mnist():
       assert (config.data.name, config.seed, config.num_train_steps) == (
           'fashion_mnist', seed, entry.steps), name
       assert config.evals.samples.num_samples == fashion.num_samples
+
+
+def test_publish_writes_the_docs_page_and_only_the_readme_table(comparison, tmp_path):
+  from jgen import compare
+
+  start = compare.README_START.format(name=comparison.name, workdir=str(comparison))
+  readme = tmp_path / 'README.md'
+  readme.write_text(f'# Title\n\nbefore\n{start}\n| old | table |\n{compare.README_END}\nafter\n')
+  page = compare.publish(str(comparison), str(readme), str(tmp_path / 'docs'))
+  text = readme.read_text()
+  assert text.startswith(f'# Title\n\nbefore\n{start}\n| model | seeds |')
+  assert text.endswith(f'{compare.README_END}\nafter\n') and '| old |' not in text
+  assert '| dcgan | 2/2 |' in text and '| deep_ae | 2/2 |' in text
+  assert 'KID' not in text and 'x floor' in text  # The shorter table.
+  assert 'Floor (real training vs test images): Frechet' in text
+  docs = (tmp_path / 'docs' / f'{comparison.name}.md').read_text()
+  assert page.endswith(f'{comparison.name}.md') and '](report/' not in docs
+  assert f'](images/{comparison.name}/samples_dcgan.png)' in docs
+  assert (tmp_path / 'docs' / 'images' / comparison.name / 'samples_dcgan.png').exists()
+  compare.publish(str(comparison), str(readme), str(tmp_path / 'docs'))
+  assert readme.read_text() == text  # Idempotent.
+
+
+def test_publish_without_markers_names_the_lines_to_add(comparison, tmp_path):
+  from jgen import compare
+
+  readme = tmp_path / 'README.md'
+  readme.write_text('# Title\n')
+  with pytest.raises(compare.ConfigError, match='has no table markers'):
+    compare.publish(str(comparison), str(readme), str(tmp_path / 'docs'))
+  assert readme.read_text() == '# Title\n'
+  assert not (tmp_path / 'docs').exists()
