@@ -48,7 +48,7 @@ def unlocked_config(arg=None) -> ml_collections.ConfigDict:
   config.models.conv_vae = _model('conv_vae_mnist', 600, 7, ('vae.importance_samples', 10))
   config.models.mlp_gan = _model('gan_mnist', 1500, 3)
   config.models.dcgan = _model('dcgan_mnist', 600, 5)
-  config.models.infogan = _model('infogan_mnist', 400, 9)
+  config.models.infogan = _model('infogan_mnist', 600, 11)
   config.models.wgan_gp = _model('wgan_gp_mnist', 150, 11)
   if arg == 'smoke':
     config.variant = 'smoke'

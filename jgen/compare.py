@@ -20,11 +20,13 @@ longest runs start first, and the log states the total before training starts.
 """
 
 import concurrent.futures
+import ctypes
 import importlib
 import json
 import multiprocessing
 import os
 import shutil
+import signal
 import time
 
 import numpy as np
@@ -127,7 +129,14 @@ def workers(config, num_jobs: int) -> int:
 
 
 def _start_worker(cores) -> None:
-  """Pins a worker process to a CPU core of its own and logs as `run.py` does."""
+  """Pins a worker process to a CPU core of its own, ends it with its parent (a killed
+  comparison leaves no run training on in its workdir), and logs as `run.py` does."""
+  try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux).
+  except (AttributeError, OSError):
+    pass
+  if os.getppid() == 1:  # The parent died before the line above.
+    os._exit(1)
   os.sched_setaffinity(0, {cores.get()})
   logging.use_absl_handler()
   logging.set_verbosity(logging.INFO)

@@ -1,6 +1,7 @@
 """The comparison end to end on its smoke variant: trains, reports, and reruns for free."""
 
 import json
+import os
 
 import pytest
 from conftest import run_jgen
@@ -91,3 +92,51 @@ def test_publish_without_markers_names_the_lines_to_add(comparison, tmp_path):
     compare.publish(str(comparison), str(readme), str(tmp_path / 'docs'))
   assert readme.read_text() == '# Title\n'
   assert not (tmp_path / 'docs').exists()
+
+
+
+def test_killed_comparison_leaves_no_worker_training(mnist_source, tmp_path):
+  """SIGKILL of the comparison (no chance to clean up) takes its training workers with it,
+  so that a rerun never shares a workdir with an orphan still training."""
+  import subprocess
+  import sys
+  import time
+
+  proc = subprocess.Popen(
+      [sys.executable, 'run.py', '--config', 'configs/compare_mnist.py:smoke', '--workdir',
+       str(tmp_path)], stderr=subprocess.PIPE, text=True)
+  for line in proc.stderr:
+    if 'Training dcgan in' in line:  # Logged by a worker: both have started.
+      break
+  workers = [pid for pid in _processes() if _stat(pid)[1] == proc.pid
+             and b'spawn_main' in _cmdline(pid)]
+  assert len(workers) == 2, workers
+  proc.kill()
+  proc.wait()
+  proc.stderr.close()
+  deadline = time.time() + 30
+  while time.time() < deadline and any(_stat(pid)[0] not in ('', 'Z') for pid in workers):
+    time.sleep(0.2)
+  assert all(_stat(pid)[0] in ('', 'Z') for pid in workers)  # Gone (or dead, not reaped).
+
+
+def _processes() -> list[int]:
+  return [int(p) for p in os.listdir('/proc') if p.isdigit()]
+
+
+def _stat(pid: int) -> tuple[str, int]:
+  """(state, parent pid) of a process; ('', 0) once it is gone."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      fields = f.read().rsplit(')', 1)[1].split()
+    return fields[0], int(fields[1])
+  except (OSError, IndexError, ValueError):
+    return '', 0
+
+
+def _cmdline(pid: int) -> bytes:
+  try:
+    with open(f'/proc/{pid}/cmdline', 'rb') as f:
+      return f.read()
+  except OSError:
+    return b''
