@@ -37,7 +37,7 @@ classifiers: data
 	  $(PY) run.py --config configs/classifier_$$d.py --workdir runs/classifier_$$d --mode export \
 	  || exit 1; done
 
-# The autoencoder-vs-GAN comparison (about 75 minutes on a 2-core CPU; finished runs are
+# The autoencoder-vs-GAN comparison (about 70 minutes on a 2-core CPU; finished runs are
 # reused), then its report into docs/compare_mnist.md and its table into the README.
 results: data
 	$(PY) run.py --config configs/compare_mnist.py --workdir runs/compare_mnist

@@ -5,12 +5,16 @@ r"""Autoencoders vs GANs on MNIST: every model of the seed, 3 seeds, one report.
 
 Trains (or reuses, or resumes) each model below for each seed under WORKDIR/runs, then
 writes WORKDIR/report.md. Budgets are far below each model's own default, so read the
-report as a comparison at small cost, not as each model's best. Measured: the 24 runs took
-169 minutes in all (the sum of their wall-clock times) on one core of a 2-core CPU
-beside the test suite; InfoGAN (about 12 minutes a seed) and WGAN-GP (about 17) are the
-largest shares. The VAEs' likelihood is bounded with
-K=100 (MLP) and K=10 (conv: each of its decodings costs about 100 times the MLP's) importance
-samples here; their own configs use 5000 and 1000.
+report as a comparison at small cost, not as each model's best. Measured on this 2-core CPU
+(2026-11-29): the 24 runs take about 130 minutes of one core in all (the sum of their
+wall-clock times, evaluation included; each model's `minutes` below is its measured time a
+run), InfoGAN (11.6 a run) and WGAN-GP (9.5) the largest shares; with one worker per core
+the whole command took 69 minutes (its first pass, InfoGAN then at 400 steps, partly beside
+other work). InfoGAN has 600 steps: at 400 its seeds 0 and 2 were 61 and 89 times their
+Frechet floor, at 600 13 and 30 (its seed 1 breaks down into one class at both budgets).
+WGAN-GP has 150 steps of 5 critic updates each. The VAEs' likelihood is
+bounded with K=100 (MLP) and K=10 (conv: each of its decodings costs about 100 times the
+MLP's) importance samples here; their own configs use 5000 and 1000.
 """
 
 import ml_collections
@@ -42,14 +46,14 @@ def unlocked_config(arg=None) -> ml_collections.ConfigDict:
   config.curve_points = 2
   config.curves = ('curve/frechet', 'curve/recall', 'curve/coverage')
   config.models = ml_collections.ConfigDict()
-  config.models.deep_ae = _model('ae_mnist', 3000, 4.5)
-  config.models.denoising_ae = _model('dae_mnist', 3000, 5)
-  config.models.vae = _model('vae_mnist', 3000, 2, ('vae.importance_samples', 100))
-  config.models.conv_vae = _model('conv_vae_mnist', 600, 7, ('vae.importance_samples', 10))
-  config.models.mlp_gan = _model('gan_mnist', 1500, 3)
-  config.models.dcgan = _model('dcgan_mnist', 600, 5)
-  config.models.infogan = _model('infogan_mnist', 600, 11)
-  config.models.wgan_gp = _model('wgan_gp_mnist', 150, 11)
+  config.models.deep_ae = _model('ae_mnist', 3000, 3.6)
+  config.models.denoising_ae = _model('dae_mnist', 3000, 4)
+  config.models.vae = _model('vae_mnist', 3000, 1.3, ('vae.importance_samples', 100))
+  config.models.conv_vae = _model('conv_vae_mnist', 600, 6, ('vae.importance_samples', 10))
+  config.models.mlp_gan = _model('gan_mnist', 1500, 2.6)
+  config.models.dcgan = _model('dcgan_mnist', 600, 4.8)
+  config.models.infogan = _model('infogan_mnist', 600, 11.6)
+  config.models.wgan_gp = _model('wgan_gp_mnist', 150, 9.5)
   if arg == 'smoke':
     config.variant = 'smoke'
     config.seeds = (0, 1)
