@@ -14,17 +14,26 @@ class Registry:
   def __init__(self, kind: str):
     self.kind = kind
     self._entries: dict[str, Any] = {}
+    self._builtin: set[str] = set()
 
-  def register(self, name: str) -> Callable[[Any], Any]:
-    """Returns a decorator that registers its argument under `name`."""
+  def register(self, name: str, *, replace: bool = False) -> Callable[[Any], Any]:
+    """Returns a decorator that registers its argument under `name`.
+
+    `replace=True` lets user code register a name again (a notebook cell run twice); jgen's
+    own entries (see `freeze`) are never replaced.
+    """
 
     def decorate(obj):
-      if name in self._entries:
-        raise ValueError(f'{self.kind} {name!r} is registered twice')
+      if name in self._builtin or (name in self._entries and not replace):
+        raise ConfigError(f'{self.kind} {name!r} is already registered; choose another name')
       self._entries[name] = obj
       return obj
 
     return decorate
+
+  def freeze(self) -> None:
+    """Marks every entry so far as jgen's own: user code cannot replace it."""
+    self._builtin |= set(self._entries)
 
   def get(self, name: str) -> Any:
     """Returns the entry called `name`.

@@ -51,10 +51,9 @@ def check_workdir(workdir: str) -> str:
 def build_task(config) -> tuple[steps.Task, data.ImageTransform]:
   """The config's task, for the image shape its dataset has after the config's transform
   (from the dataset's static metadata: nothing is read or prepared)."""
-  builder = data.get_builder(config.data.name, config.data.data_dir or None)
+  stored = data.example_shape(config.data.name, config.data.data_dir or None)
   transform = data.ImageTransform(config.data.center_crop, config.data.resize)
-  return steps.build_task(config, transform.shape(builder.info.features['image'].shape)), (
-      transform)
+  return steps.build_task(config, transform.shape(stored)), transform
 
 
 def setup(config, workdir: str) -> Setup:

@@ -1,9 +1,10 @@
 """The one train loop shared by every model family: setup, steps, periodic actions.
 
-`train_and_evaluate(config, workdir)` validates everything it can before any work (names,
-batch size, dataset, workdir), then trains, checkpoints, logs and evaluates; a rerun in the
-same workdir resumes where the last checkpoint left off and ends exactly as if it had
-never stopped.
+`Trainer(config, workdir)` validates everything it can before any work (names, batch size,
+dataset, workdir), then trains step by step, checkpoints, logs and evaluates; a rerun in
+the same workdir resumes where the last checkpoint left off and ends exactly as if it had
+never stopped. `train_and_evaluate` (what `run.py` calls) runs one to the end; a notebook
+drives one itself.
 """
 
 import json
@@ -17,7 +18,8 @@ from absl import logging
 
 from jgen import data, modes, parallel, session
 from jgen.checkpoint import Checkpointer
-from jgen.evaluate import evaluators, images
+from jgen.evaluate import evaluators, images, sampling
+from jgen.registry import ConfigError
 from jgen.session import Setup
 from jgen.writer import MetricWriter
 
@@ -55,16 +57,23 @@ def _image_examples(s: Setup) -> dict:
           for name, (rows, ncols, show, fn) in groups.items()}
 
 
-def _write_images(s: Setup, fns: dict, state, examples: dict, writer, step: int) -> None:
+def _grids(s: Setup, fns: dict, state, examples: dict) -> dict[str, np.ndarray]:
+  """The image grids of `state` (each row of inputs above its outputs where shown)."""
   pictures = {}
   for name, (sharded, inputs, ncols, show_inputs, fn) in examples.items():
     outputs = parallel.gather(fns[fn](state, sharded))[:len(inputs)]
     tiles = []
-    for lo in range(0, len(inputs), ncols):  # Each row of inputs above its outputs.
+    for lo in range(0, len(inputs), ncols):
       tiles += ([inputs[lo:lo + ncols]] if show_inputs else []) + [
           outputs[lo:lo + ncols]]
     pictures[name] = images.grid(np.concatenate(tiles), ncols)
-    modes.save_grid(s, pictures[name], 'images', f'{name}_{step:07d}.png')
+  return pictures
+
+
+def _write_images(s: Setup, fns: dict, state, examples: dict, writer, step: int) -> None:
+  pictures = _grids(s, fns, state, examples)
+  for name, picture in pictures.items():
+    modes.save_grid(s, picture, 'images', f'{name}_{step:07d}.png')
   writer.write_images(step, {k: v[None] for k, v in pictures.items()})
 
 
@@ -132,23 +141,269 @@ def _log_train(s: Setup, step: int, metrics, steps_per_s: float, writer,
 
 def _eval_and_show(s: Setup, entries, state, examples, writer, step: int, metrics_path: str,
                    *, final: bool, fns: dict, skipped: set) -> dict[str, float]:
-  """Runs the evaluators due at `step`, logs them, and writes image grids."""
+  """Runs the evaluators due at `step`, logs them ({ENTRY/metric: value}), and writes
+  image grids."""
   logged = evaluators.run(entries, s, state, step=step, final=final, skipped=skipped, sep='/')
   if logged:
     writer.write_scalars(step, logged)
     _append_jsonl(metrics_path, {'step': step} | logged)
   if fns['image'] and (logged or final):
     _write_images(s, fns, state, examples, writer, step)
-  return {k.replace('/', '_', 1): v for k, v in logged.items()}
+  return logged
 
 
 def _image_fns(s: Setup) -> dict:
-  """The compiled-on-first-use image functions of the task."""
+  """The compiled-on-first-use image functions of the task (none where examples are not
+  images, such as 2-D points, or `num_image_examples` is 0)."""
 
   def images_fn(fn):
     return fn and parallel.data_parallel(fn, s.mesh, out_batched=True)
 
+  if s.info.image_shape[-1] not in (1, 3) or s.config.num_image_examples < 1:
+    return {'image': None, 'sample': None}
   return {'image': images_fn(s.task.image_step), 'sample': images_fn(s.task.sample_step)}
+
+
+def read_metrics(workdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """A run's `metrics.jsonl` as {metric: (steps, values)}, for plotting."""
+  series: dict[str, tuple[list, list]] = {}
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        row = json.loads(line)
+        for k, v in row.items():
+          if k != 'step':
+            series.setdefault(k, ([], []))[0].append(row['step'])
+            series[k][1].append(v)
+  return {k: (np.asarray(steps), np.asarray(values)) for k, (steps, values) in series.items()}
+
+
+class Trainer:
+  """One run of `config` in `workdir`, step by step: what `run.py` trains with, and what a
+  notebook or script drives.
+
+    trainer = Trainer(config, workdir)  # validates; restores the latest checkpoint or starts
+    for step, logged in trainer.steps(until=500):  # logged: the metrics logged at `step`
+      ...
+    results = trainer.train()  # on to config.num_train_steps: evaluates, writes results.json
+
+  Creating one validates everything it can before any work (names, batch size, dataset,
+  workdir) and restores the workdir's latest checkpoint (else `init_checkpoint`, else a
+  fresh state from `config.seed`); a run continued in a new Trainer (or process) ends
+  exactly as if it had never stopped. `state` is the current (device) train state;
+  `sample`, `generate`, `encode`, `reconstruct`, `grids` and `evaluate` read it.
+  """
+
+  def __init__(self, config, workdir: str):
+    self._t_start = time.time()
+    self.config = config
+    s = self.setup = session.setup(config, workdir)
+    self.workdir = s.workdir
+    self._ckpt = Checkpointer(s.workdir, every_steps=config.checkpoint_every_steps,
+                              keep=config.keep_checkpoints, use_async=config.async_checkpoints)
+    state = parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(config.seed)))
+    self.state = self._ckpt.restore_or_init(state, config.init_checkpoint)
+    self.step = self._start_step = int(jax.device_get(self.state.step))
+    self._saved_step = self._ckpt.latest_step()
+    self._train_fn = parallel.data_parallel(s.task.train_step, s.mesh, donate_argnums=(0,))
+    # Steps that log nothing run the same step without its metrics, so XLA drops their
+    # computation (norms, extra losses): bench/ae_step.py measures what that saves.
+    self._quiet_fn = parallel.data_parallel(lambda st, batch: s.task.train_step(st, batch)[0],
+                                            s.mesh, donate_argnums=(0,))
+    self._fns = _image_fns(s)
+    self._entries, self._skipped = evaluators.build(config), set()
+    self._examples = self._writer = self._batches = None
+    self._examples_per_step = config.batch_size * s.task.batch_multiplier
+    self._metrics_path = os.path.join(s.workdir, 'metrics.jsonl')
+    self._meter, self.train_metrics, self._evaluated = _SpeedMeter(), {}, None
+    self.results = None
+
+  def _start(self) -> None:
+    """What the first step needs: the writer, the data stream from this step, the grids."""
+    if self._batches is not None:
+      return
+    config, s = self.config, self.setup
+    logging.info('Training %s on %s from step %d to %d on %d devices (%d processes)',
+                 config.model.name, s.info.name, self.step, config.num_train_steps,
+                 jax.device_count(), jax.process_count())
+    self._writer = MetricWriter(s.workdir, just_logging=jax.process_index() > 0)
+    if self._fns['image']:
+      self._examples = _image_examples(s)
+    self._batches = data.train_batches(
+        s.source, split=config.data.train_split, global_batch_size=self._examples_per_step,
+        seed=config.seed, start_step=self.step, process_index=jax.process_index(),
+        process_count=jax.process_count())
+    _truncate_jsonl(self._metrics_path, self.step)
+
+  def steps(self, until: int | None = None):
+    """Trains from the current step to `until` (default: `config.num_train_steps`), one
+    step per iteration, with the run's logging, checkpoints and evaluations.
+
+    Yields:
+      (step, logged): the step just taken, and what was logged at it (`train/...` metrics
+      on logging steps, `ENTRY/...` on evaluation steps; empty otherwise).
+
+    A loop that runs to its end leaves a finished checkpoint at `until`; one left with
+    `break` does not (call `save`).
+    """
+    total = self.config.num_train_steps
+    until = total if until is None else until
+    if not self.step <= until <= total:
+      raise ConfigError(f'until={until} must lie between the current step {self.step} and '
+                        f'num_train_steps={total}; raise num_train_steps to train longer')
+    self._start()
+    s, config = self.setup, self.config
+    if self._meter.last_time is not None:
+      self._meter.start(self.step)  # Time between calls is not training time.
+    while self.step < until:
+      step = self.step + 1
+      log = step % config.log_every_steps == 0 or step == total
+      batch = parallel.shard_batch(s.mesh, next(self._batches))
+      if log:
+        self.state, metrics = self._train_fn(self.state, batch)
+      else:
+        self.state = self._quiet_fn(self.state, batch)
+      self.step = step
+      if self._meter.last_time is None:
+        jax.block_until_ready(self.state)
+        self._meter.start(step)
+      logged = {}
+      if log:
+        self.train_metrics = _log_train(s, step, metrics, self._meter.lap(step), self._writer,
+                                        self._metrics_path)
+        logged = {f'train/{k}': v for k, v in self.train_metrics.items()}
+      if self._ckpt.save(step, self.state, force=step == total):
+        self._saved_step = step
+      if any(entry.due(step, step == total) for entry in self._entries):
+        t_eval = time.time()
+        evaluated = _eval_and_show(s, self._entries, self.state, self._examples,
+                                   self._writer, step, self._metrics_path,
+                                   final=step == total, fns=self._fns, skipped=self._skipped)
+        self._evaluated = {k.replace('/', '_', 1): v for k, v in evaluated.items()}
+        logged |= evaluated
+        self._meter.exclude(time.time() - t_eval)
+      yield step, logged
+    self.save()
+
+  def save(self) -> None:
+    """Checkpoints the current state (if this step has no checkpoint yet) and waits until
+    every checkpoint write has finished, so that the process may end."""
+    if self._saved_step != self.step:
+      self._ckpt.save(self.step, self.state, force=True)
+      self._saved_step = self.step
+    self._ckpt.wait()
+
+  def train(self, until: int | None = None) -> dict[str, float]:
+    """Trains to `until` (default: the end); at the end, evaluates and writes `results.json`.
+
+    Returns:
+      the results (as in `results.json`) at the end of training, else the last logged
+      training metrics.
+    """
+    for _ in self.steps(until):
+      pass
+    if self.step < self.config.num_train_steps:
+      return dict(self.train_metrics)
+    return self.finish()
+
+  def finish(self) -> dict[str, float]:
+    """Waits for checkpoints, closes the writer, evaluates what is left, writes results."""
+    if self.results is not None:
+      return self.results
+    s, config = self.setup, self.config
+    self.close()
+    evaluated = self._evaluated
+    if evaluated is None:  # Nothing left to train: evaluate the final checkpoint.
+      evaluated = evaluators.run(self._entries, s, self.state, step=self.step, final=True,
+                                 skipped=self._skipped)
+    meter = self._meter
+    self.results = evaluated | {
+        f'final_train_{k}': self.train_metrics.get(k, float('nan'))
+        for k in s.task.progress_keys} | {
+        'train_examples_per_sec': (meter.steps * self._examples_per_step / meter.seconds
+                                   if meter.steps else float('nan')),
+        'train_seconds': meter.seconds,
+        'wall_clock_s': time.time() - self._t_start,
+        'num_train_steps': config.num_train_steps,
+        'steps_this_run': config.num_train_steps - self._start_step,
+        'num_devices': jax.device_count(),
+        'num_processes': jax.process_count(),
+        'seed': config.seed,
+    }
+    modes.write_json(os.path.join(s.workdir, 'results.json'), self.results)
+    logging.info('Results: %s', json.dumps(self.results, sort_keys=True))
+    return self.results
+
+  def close(self) -> None:
+    """Finishes pending checkpoint writes and closes files; the state stays readable."""
+    if self._ckpt is not None:
+      self._ckpt.wait()
+      self._ckpt.close()
+      self._ckpt = None
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+
+  # What a notebook reads of the current state.
+
+  def sample(self, num_samples: int, *, seed: int = 0, sampler: str = '') -> np.ndarray:
+    """`num_samples` new examples (N, H, W, C) in [0, 1]: `sampler` as `--mode=sample`
+    ('' the model's default: its prior, or a GMM of an autoencoder's training codes)."""
+    sampler = sampling.check_sampler(self.setup.task, sampler, self.config.family)
+    return sampling.draw(self.setup, self.state, num_samples, sampler=sampler, seed=seed)
+
+  def latents(self, num_samples: int, *, seed: int = 0) -> np.ndarray:
+    """`num_samples` draws of the model's prior (the generator's inputs)."""
+    if self.setup.task.sample_inputs is None:
+      raise ConfigError(f'model family {self.config.family!r} has no prior to draw from')
+    return self.setup.task.sample_inputs(jax.random.PRNGKey(seed), num_samples)
+
+  def generate(self, latents) -> np.ndarray:
+    """Decodes latents (N, D) into examples in [0, 1] (a GAN's EMA generator, a decoder)."""
+    task = self.setup.task
+    fn = task.sample_step or (task.image_step if task.sample_inputs is not None else None)
+    if fn is None:
+      raise ConfigError(f'model family {self.config.family!r} has nothing that decodes latents')
+    return sampling.apply_rows(self.setup, fn, self.state, np.asarray(latents, np.float32))
+
+  def encode(self, examples) -> np.ndarray:
+    """Codes (N, D) of examples (N, H, W, C) in [0, 1] (an autoencoder's or a VAE's)."""
+    if self.setup.task.encode_step is None:
+      raise ConfigError(f'model family {self.config.family!r} has no encoder')
+    return sampling.apply_rows(self.setup, self.setup.task.encode_step, self.state,
+                               np.asarray(examples, np.float32))
+
+  def reconstruct(self, examples) -> np.ndarray:
+    """An autoencoder's or a VAE's reconstructions of examples in [0, 1]."""
+    if self.setup.task.encode_step is None:
+      raise ConfigError(f'model family {self.config.family!r} does not reconstruct')
+    return sampling.apply_rows(self.setup, self.setup.task.image_step, self.state,
+                               np.asarray(examples, np.float32))
+
+  def test_examples(self, num_examples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `num_examples` test examples in [0, 1] and their labels."""
+    return data.split_images(self.setup.source, self.config.data.test_split, num_examples)
+
+  def grids(self) -> dict[str, np.ndarray]:
+    """The image grids the run writes under `images/` (samples, reconstructions,
+    InfoGAN's traversals), of the current state: {name: (H, W, C) in [0, 1]}."""
+    if not self._fns['image']:
+      return {}
+    if self._examples is None:
+      self._examples = _image_examples(self.setup)
+    return _grids(self.setup, self._fns, self.state, self._examples)
+
+  def evaluate(self) -> dict[str, float]:
+    """Every configured evaluator that applies, on the current state (as `--mode=eval`)."""
+    return evaluators.run(self._entries, self.setup, self.state, step=self.step, final=True,
+                          skipped=self._skipped)
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
@@ -158,70 +413,5 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   replaces the rows after its checkpoint), image grids under `images/`, checkpoints under
   `checkpoints/`, and `results.json` at the end.
   """
-  t_start = time.time()
-  s = session.setup(config, workdir)
-  writer = MetricWriter(s.workdir, just_logging=jax.process_index() > 0)
-  ckpt = Checkpointer(s.workdir, every_steps=config.checkpoint_every_steps,
-                      keep=config.keep_checkpoints, use_async=config.async_checkpoints)
-  state = parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(config.seed)))
-  state = ckpt.restore_or_init(state, config.init_checkpoint)
-  start_step, total = int(jax.device_get(state.step)), config.num_train_steps
-  logging.info('Training %s on %s from step %d to %d on %d devices (%d processes)',
-               config.model.name, s.info.name, start_step, total, jax.device_count(),
-               jax.process_count())
-
-  train_fn = parallel.data_parallel(s.task.train_step, s.mesh, donate_argnums=(0,))
-  # Steps that log nothing run the same step without its metrics, so XLA drops their
-  # computation (norms, extra losses): bench/ae_step.py measures what that saves.
-  quiet_fn = parallel.data_parallel(lambda st, batch: s.task.train_step(st, batch)[0], s.mesh,
-                                    donate_argnums=(0,))
-  fns = _image_fns(s)
-  entries, skipped = evaluators.build(config), set()
-  examples = _image_examples(s) if fns['image'] else None
-  examples_per_step = config.batch_size * s.task.batch_multiplier
-  batches = data.train_batches(
-      s.source, split=config.data.train_split, global_batch_size=examples_per_step,
-      seed=config.seed, start_step=start_step, process_index=jax.process_index(),
-      process_count=jax.process_count())
-  metrics_path = os.path.join(s.workdir, 'metrics.jsonl')
-  _truncate_jsonl(metrics_path, start_step)
-  meter, train_metrics, evaluated = _SpeedMeter(), {}, None
-  for step in range(start_step + 1, total + 1):
-    log = step % config.log_every_steps == 0 or step == total
-    batch = parallel.shard_batch(s.mesh, next(batches))
-    if log:
-      state, metrics = train_fn(state, batch)
-    else:
-      state = quiet_fn(state, batch)
-    if meter.last_time is None:
-      jax.block_until_ready(state)
-      meter.start(step)
-    if log:
-      train_metrics = _log_train(s, step, metrics, meter.lap(step), writer, metrics_path)
-    ckpt.save(step, state, force=step == total)
-    if any(entry.due(step, step == total) for entry in entries):
-      t_eval = time.time()
-      evaluated = _eval_and_show(s, entries, state, examples, writer, step, metrics_path,
-                                 final=step == total, fns=fns, skipped=skipped)
-      meter.exclude(time.time() - t_eval)
-  ckpt.wait()
-  ckpt.close()
-  writer.close()
-  if evaluated is None:  # Nothing left to train: evaluate the final checkpoint.
-    evaluated = evaluators.run(entries, s, state, step=total, final=True, skipped=skipped)
-
-  results = evaluated | {
-      f'final_train_{k}': train_metrics.get(k, float('nan')) for k in s.task.progress_keys} | {
-      'train_examples_per_sec': (meter.steps * examples_per_step / meter.seconds
-                                 if meter.steps else float('nan')),
-      'train_seconds': meter.seconds,
-      'wall_clock_s': time.time() - t_start,
-      'num_train_steps': total,
-      'steps_this_run': total - start_step,
-      'num_devices': jax.device_count(),
-      'num_processes': jax.process_count(),
-      'seed': config.seed,
-  }
-  modes.write_json(os.path.join(s.workdir, 'results.json'), results)
-  logging.info('Results: %s', json.dumps(results, sort_keys=True))
-  return results
+  with Trainer(config, workdir) as trainer:
+    return trainer.train()

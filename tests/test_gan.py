@@ -278,6 +278,18 @@ def _config(module, **overrides):
   return config
 
 
+def _relativistic_d(*, real_logits, fake_logits):
+  return jax.nn.softplus(-(real_logits - fake_logits))
+
+
+def _relativistic_g(*, fake_logits, real_logits):
+  return jax.nn.softplus(-(fake_logits - real_logits))
+
+
+# A loss registered as user code registers one: its generator loss reads D on real images.
+losses.register_adversarial('test_relativistic', _relativistic_d, _relativistic_g,
+                            uses_real=True)
+
 ISOLATION_CASES = {
     **{loss: (dcgan_mnist, {'gan.loss': loss}) for loss in NUMPY_LOSSES},
     'gradient_penalty': (wgan_gp_mnist, {}),
@@ -285,6 +297,7 @@ ISOLATION_CASES = {
                          'gan.penalty_weight': 1.0, 'model.discriminator_norm': 'layer'}),
     'infogan': (infogan_mnist, {}),
     'mlp_gan_dropout': (gan_mnist, {}),
+    'relativistic_batch_norm': (dcgan_mnist, {'gan.loss': 'test_relativistic'}),
 }
 
 
@@ -311,7 +324,7 @@ def test_each_update_changes_only_its_own_network(case):
   steps, mesh, state, real = _steps_state_and_reals(_config(module, **overrides))
   fakes = lambda s, x: steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2))  # noqa: E731
   d_fn = parallel.data_parallel(lambda s, x: steps.d_update(s, x, fakes(s, x))[0], mesh)
-  g_fn = parallel.data_parallel(lambda s, x: steps.g_update(s, fakes(s, x))[0], mesh)
+  g_fn = parallel.data_parallel(lambda s, x: steps.g_update(s, fakes(s, x), x)[0], mesh)
   after_d = d_fn(state, real)
   after_g = g_fn(state, real)
   g_fields = ('g_params', 'g_opt_state', 'g_batch_stats', 'ema_g_params')
@@ -351,7 +364,7 @@ def test_generator_update_reuses_or_redraws_the_fakes_as_configured():
       key = jax.random.fold_in(jax.random.fold_in(s.rng, s.step), 0)
       fakes = st.make_fakes(s, x.shape[0], key)
       s, _ = st.d_update(s, x, fakes)
-      return st.g_update(s, fakes)[0]
+      return st.g_update(s, fakes, x)[0]
 
     manual = parallel.data_parallel(by_hand, mesh)(state, images)
     assert _tree_equal(manual.g_params, after[reuse].g_params) == reuse

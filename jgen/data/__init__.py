@@ -1,5 +1,5 @@
 """Datasets: offline preparation through TFDS, decoded once into arrays that training and
-evaluation read with NumPy."""
+evaluation read with NumPy; or arrays made by a registered function (`register`)."""
 
 from jgen.data.pipeline import (
     DatasetInfo,
@@ -10,7 +10,9 @@ from jgen.data.pipeline import (
     split_images,
     train_batches,
 )
-from jgen.data.prepare import ensure_prepared, get_builder, load
+from jgen.data.prepare import ensure_prepared, example_shape, get_builder, load
+from jgen.data.registered import register
 
 __all__ = ['DatasetInfo', 'ImageTransform', 'Source', 'dataset_info', 'ensure_prepared',
-           'eval_batches', 'get_builder', 'load', 'split_images', 'train_batches']
+           'eval_batches', 'example_shape', 'get_builder', 'load', 'register', 'split_images',
+           'train_batches']

@@ -12,7 +12,7 @@ def main(argv):
       source = load(name)
     except ConfigError as e:
       raise app.UsageError(str(e)) from None
-    print(f'{name}: prepared, arrays in {source.path}')
+    print(f'{name}: prepared, arrays in {source.path or "memory (a registered dataset)"}')
 
 
 if __name__ == '__main__':

@@ -76,6 +76,16 @@ class Source:
     self.splits = meta['splits']
     self._arrays = {}
 
+  @classmethod
+  def from_arrays(cls, name: str, splits: dict, num_classes: int) -> 'Source':
+    """A source over in-memory arrays: {split: (examples (N, H, W, C), labels (N,))}."""
+    source = cls.__new__(cls)
+    source.path, source.name, source.num_classes = None, name, num_classes
+    source._arrays = dict(splits)
+    source.splits = {split: len(labels) for split, (_, labels) in splits.items()}
+    source.image_shape = tuple(next(iter(splits.values()))[0].shape[1:])
+    return source
+
   def check_split(self, split: str) -> int:
     """The number of examples in `split`, or a ConfigError naming the splits there are."""
     if split not in self.splits:
@@ -106,7 +116,9 @@ def dataset_info(source: Source, train_split: str = 'train',
 
 
 def _to_float(images: np.ndarray) -> np.ndarray:
-  """uint8 [0, 255] images to float32 [0, 1]."""
+  """uint8 [0, 255] images to float32 [0, 1]; float arrays (registered datasets) as they are."""
+  if images.dtype != np.uint8:
+    return np.asarray(images, np.float32)
   return images.astype(np.float32) / np.float32(255.0)
 
 

@@ -17,7 +17,7 @@ import urllib.parse
 import tensorflow_datasets as tfds
 from absl import logging
 
-from jgen.data import offline
+from jgen.data import offline, registered
 from jgen.data.pipeline import ImageTransform, Source
 from jgen.registry import ConfigError
 
@@ -42,6 +42,15 @@ def get_builder(name: str, data_dir: str | None):
     close = difflib.get_close_matches(name, tfds.list_builders(), n=3)
     hint = f'; did you mean {", ".join(close)}?' if close else ''
     raise ConfigError(f'unknown dataset {name!r}: TFDS has no builder of that name{hint}') from None
+
+
+def example_shape(name: str, data_dir: str | None) -> tuple[int, int, int]:
+  """The stored (H, W, C) of one example of `name`, from static metadata only: a registered
+  dataset's declared shape, or TFDS's feature spec (nothing is read or prepared)."""
+  dataset = registered.get(name)
+  if dataset is not None:
+    return dataset.example_shape
+  return tuple(get_builder(name, data_dir).info.features['image'].shape)
 
 
 def _servers_answer(builder) -> bool:
@@ -145,6 +154,9 @@ def arrays_dir(builder, transform: ImageTransform) -> str:
                       transform.key)
 
 
+_MADE: dict = {}  # name -> (registered dataset, its Source), made once per process.
+
+
 def load(name: str, data_dir: str | None = None, *, transform: ImageTransform | None = None,
          download: bool = True) -> Source:
   """The dataset `name` as decoded arrays, preparing and decoding it first if needed.
@@ -152,11 +164,24 @@ def load(name: str, data_dir: str | None = None, *, transform: ImageTransform | 
   Only the first call for a dataset and transform reads TFDS's files (with TensorFlow);
   every later one opens the arrays.
 
+  A registered dataset (`jgen.data.register`) is made in memory by its function, once per
+  process.
+
   Raises:
     ConfigError: as `ensure_prepared`.
   """
-  builder = ensure_prepared(name, data_dir, download=download)
   transform = transform or ImageTransform()
+  dataset = registered.get(name)
+  if dataset is not None:
+    if transform.key != 'stored':
+      raise ConfigError(f'dataset {name!r} is registered arrays: data.center_crop and '
+                        'data.resize apply to TFDS images only; set them to 0')
+    made = _MADE.get(name)
+    if made is None or made[0] is not dataset:  # Not made yet, or registered again since.
+      splits = registered.check_arrays(name, dataset, dataset.make())
+      made = _MADE[name] = (dataset, Source.from_arrays(name, splits, dataset.num_classes))
+    return made[1]
+  builder = ensure_prepared(name, data_dir, download=download)
   path = arrays_dir(builder, transform)
   if not os.path.exists(os.path.join(path, 'info.json')):
     from jgen.data import export

@@ -19,6 +19,8 @@ Types:
     metric for as many real training images against the same test images.
   representation: linear-probe and k-NN accuracy of each of the task's `feature_steps`,
     fitted on `num_train` training images and scored on the test split.
+  mode_coverage: on a registered mixture dataset (`ring8`), the modes a model's samples
+    cover and the fraction of them near a mode.
 """
 
 import dataclasses
@@ -189,9 +191,44 @@ class Representation:
     return out
 
 
+class ModeCoverage:
+  """Covered modes, high-quality fraction and mode KL (`jgen.data.registered.mode_coverage`)
+  of `num_samples` samples of a model of a registered mixture dataset (`ring8`).
+
+  Args:
+    num_samples: samples drawn (from the prior; a GMM of the codes for an autoencoder).
+    radius_in_std: a sample within this many standard deviations of a mode is good.
+    min_share: a mode is covered by at least this share of its fair N / K good samples.
+    seed: of the samples (the same every evaluation).
+  """
+
+  def __init__(self, num_samples: int = 2500, radius_in_std: float = 3.0,
+               min_share: float = 0.25, seed: int = 0):
+    self.num_samples, self.radius_in_std = num_samples, radius_in_std
+    self.min_share, self.seed = min_share, seed
+
+  def skip_reason(self, s) -> str | None:
+    dataset = data.registered.get(s.config.data.name)
+    if dataset is None or dataset.modes is None:
+      return f'{s.config.data.name!r} is not a registered dataset with known modes'
+    if s.task.sample_inputs is None and s.task.encode_step is None:
+      return 'the model draws no samples'
+    return None
+
+  def __call__(self, s, state, *, final: bool) -> dict[str, float]:
+    del final
+    dataset = data.registered.get(s.config.data.name)
+    sampler = sampling.check_sampler(s.task, '', s.config.family)
+    samples = sampling.draw(s, state, self.num_samples, sampler=sampler, seed=self.seed)
+    return data.registered.mode_coverage(samples, dataset.modes, dataset.mode_std,
+                                         self.radius_in_std, self.min_share)
+
+
 EVALUATORS.register('test_split')(TestSplit)
+EVALUATORS.register('mode_coverage')(ModeCoverage)
 EVALUATORS.register('sample_quality')(SampleQuality)
 EVALUATORS.register('representation')(Representation)
+EVALUATORS.freeze()
 
 
 @dataclasses.dataclass

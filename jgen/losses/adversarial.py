@@ -6,6 +6,8 @@ returning one value per example:
 
   d_loss(*, real_logits, fake_logits)  what the discriminator minimises
   g_loss(*, fake_logits)               what the generator minimises
+  g_loss(*, fake_logits, real_logits)  the same, for losses that compare the two
+                                       (`uses_real`, e.g. relativistic ones)
 
 The seed's two formulas: D maximises log D(x) + log(1 - D(G(z))), and G minimises
 log(1 - D(G(z))) (`minimax`) or, in practice, maximises log D(G(z)) (`non_saturating`).
@@ -30,6 +32,8 @@ class AdversarialLoss:
   g_loss: Callable[..., jax.Array]
   # Whether logits are probabilities' logits (report sigmoid) or raw critic values.
   probabilistic: bool = True
+  # Whether g_loss also takes `real_logits` (D on a real batch, for the generator update).
+  uses_real: bool = False
 
 
 def _bce_d_loss(*, real_logits, fake_logits):

@@ -163,14 +163,19 @@ class GANSteps:
                'l2_params_d': optax.tree.norm(new.d_params)}
     return new, metrics
 
-  def g_update(self, state: GANState, fakes: Fakes) -> tuple[GANState, dict]:
-    """One generator update on `fakes` (from `make_fakes`), through the current D."""
-    latent, k_fake = fakes.latent, fakes.keys[2]
+  def g_update(self, state: GANState, fakes: Fakes, real) -> tuple[GANState, dict]:
+    """One generator update on `fakes` (from `make_fakes`), through the current D; `real`
+    images are read only by losses that compare fakes with them (`uses_real`)."""
+    latent, k_real, k_fake = fakes.latent, fakes.keys[1], fakes.keys[2]
+    real_kwargs = {}
+    if self.adv.uses_real:
+      out_real, _ = self._discriminate(state.d_params, state.d_batch_stats, real, k_real)
+      real_kwargs['real_logits'] = out_real['logits']
 
     def loss_fn(fake):
       # D's statistics updates from this pass are dropped: the G update leaves D as it is.
       out, _ = self._discriminate(state.d_params, state.d_batch_stats, fake, k_fake)
-      parts = {'g_adv': self.adv.g_loss(fake_logits=out['logits']).mean(),
+      parts = {'g_adv': self.adv.g_loss(fake_logits=out['logits'], **real_kwargs).mean(),
                'g_info': _info_loss(out, latent, *self.info_weights)}
       accuracy = ((out['code_logits'].argmax(-1) == latent['category']).mean()
                   if 'code_logits' in out else None)
@@ -210,7 +215,7 @@ class GANSteps:
     if not self.reuse_fakes:
       fakes = self.make_fakes(state, b, jax.random.fold_in(key, self.n_critic))
     # Else the G update uses the last D update's latents and images (their pullback).
-    state, g_metrics = self.g_update(state, fakes)
+    state, g_metrics = self.g_update(state, fakes, micro[self.n_critic - 1])
     state = state.replace(step=state.step + 1)
     return state, jax.lax.pmean(d_metrics | g_metrics, parallel.AXIS)
 
