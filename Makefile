@@ -12,7 +12,7 @@ TEST_DATASETS ?= mnist
 # pytest-xdist workers; each test file runs whole on one worker (its fixtures built once).
 TEST_WORKERS ?= 2
 
-.PHONY: setup data train test lint clean classifiers results
+.PHONY: setup data train test lint clean classifiers results notebooks
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ classifiers: data
 results: data
 	$(PY) run.py --config configs/compare_mnist.py --workdir runs/compare_mnist
 	$(PY) -m jgen.compare runs/compare_mnist
+
+# Executes every notebook in place with full budgets (their committed outputs; see the
+# README's notebooks section for the minutes each takes).
+notebooks: data
+	$(PY) notebooks/execute.py notebooks/*.ipynb
 
 test: data
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
