@@ -197,6 +197,9 @@ class Trainer:
 
   def __init__(self, config, workdir: str):
     self._t_start = time.time()
+    if config.family == 'compare':
+      raise ConfigError('a comparison config trains many runs and writes a report: call '
+                        'jgen.compare.run(config, workdir), or run.py with it')
     self.config = config
     s = self.setup = session.setup(config, workdir)
     self.workdir = s.workdir

@@ -70,6 +70,10 @@ def test_unknown_and_builtin_names_are_one_line_errors_before_any_work(tmp_path)
     jgen.load_config(RING, {'gan.los': 'hinge'})
   with pytest.raises(jgen.ConfigError, match='unknown config variant'):
     jgen.load_config(RING + ':smok')
+  with pytest.raises(jgen.ConfigError, match=r'jgen.compare.run\(config, workdir\)'):
+    jgen.Trainer(jgen.load_config(str(ROOT / 'configs' / 'compare_mnist.py:smoke')),
+                 str(workdir))
+  assert not workdir.exists()
 
 
 def test_steps_stopped_and_continued_in_a_new_trainer_end_as_one_run(tmp_path):
