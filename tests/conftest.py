@@ -129,3 +129,21 @@ def fake_examples(monkeypatch):
     return tf.data.Dataset.from_tensor_slices(examples)
 
   monkeypatch.setattr(tfds.core.DatasetBuilder, 'as_dataset', as_dataset)
+
+
+def execute_notebook(name: str, tmp_path, monkeypatch, **env: str):
+  """Runs notebooks/NAME.ipynb top to bottom in a fresh kernel in the small setting
+  (JGEN_NOTEBOOK_SMALL=1), its runs under tmp_path, on a copy (the file is not changed);
+  a failing cell raises. Returns the executed notebook."""
+  import nbformat
+  from nbclient import NotebookClient
+
+  monkeypatch.setenv('JGEN_NOTEBOOK_SMALL', '1')
+  monkeypatch.setenv('JGEN_NOTEBOOK_RUNS', str(tmp_path / 'runs'))
+  for key, value in env.items():
+    monkeypatch.setenv(key, value)
+  book = nbformat.read(ROOT / 'notebooks' / f'{name}.ipynb', as_version=4)
+  NotebookClient(book, timeout=600, kernel_name='python3',
+                 resources={'metadata': {'path': str(ROOT / 'notebooks')}}).execute()
+  assert 'small setting' in book.cells[-1].outputs[-1]['text']
+  return book

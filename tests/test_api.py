@@ -7,10 +7,10 @@ import json
 import jax
 import numpy as np
 import pytest
+from conftest import ROOT, read_metrics
 
 import jgen
 from jgen.data import registered
-from tests.conftest import ROOT, read_metrics
 
 RING = str(ROOT / 'configs' / 'gan_ring.py')
 SMOKE = {'num_train_steps': 20, 'batch_size': 32, 'log_every_steps': 5,

@@ -4,7 +4,7 @@ import json
 import os
 
 import pytest
-from conftest import run_jgen
+from conftest import execute_notebook, run_jgen
 
 
 @pytest.fixture(scope='module')
@@ -30,6 +30,16 @@ def test_report_has_every_model_seed_and_picture(comparison):
   assert (comparison / 'report' / 'curve_curve_frechet.png').exists()
   assert '| dcgan | non_saturating | 0/2 |' in report
   assert '| real training vs test images |' in report
+
+
+def test_comparison_notebook_reads_the_workdir(comparison, tmp_path, monkeypatch):
+  """notebooks/autoencoders_vs_gans.ipynb, top to bottom on this comparison (small setting)."""
+  book = execute_notebook('autoencoders_vs_gans', tmp_path, monkeypatch,
+                          JGEN_COMPARE_WORKDIR=str(comparison))
+  printed = ''.join(o.get('text', '') for c in book.cells if c.cell_type == 'code'
+                    for o in c.outputs)
+  assert ': 4 runs of 2 models' in printed
+  assert not (tmp_path / 'runs').exists()  # It read the comparison instead of making one.
 
 
 def test_rerun_trains_nothing_and_rewrites_the_same_report(comparison):

@@ -151,8 +151,8 @@ def _snapshot(workdir: pathlib.Path):
 @pytest.mark.parametrize('override, message', [
     ('--config.model.name=mlpx', "unknown model 'mlpx'; known: classifier, conv_autoencoder, "
      'conv_vae, dcgan, infogan, mlp_autoencoder, mlp_gan, mlp_vae'),
-    ('--config.evals.samples.type=fid', "unknown evaluator 'fid'; known: representation, "
-     'sample_quality, test_split'),
+    ('--config.evals.samples.type=fid', "unknown evaluator 'fid'; known: mode_coverage, "
+     'representation, sample_quality, test_split'),
     ('--config.evals.probe.every_steps=-2', 'evals.probe.every_steps=-2 must be -1 (never)'),
     ('--config.evals.samples.num_samples=3', 'sample_quality num_samples=3 must exceed k=5'),
     ('--config.loss=msee', "unknown reconstruction loss 'msee'; known: bce, l1, mse"),
