@@ -252,6 +252,9 @@ class Trainer:
     """
     total = self.config.num_train_steps
     until = total if until is None else until
+    if self._ckpt is None:
+      raise ConfigError('this Trainer is closed; open a new one on its workdir to go on '
+                        '(it restores the latest checkpoint)')
     if not self.step <= until <= total:
       raise ConfigError(f'until={until} must lie between the current step {self.step} and '
                         f'num_train_steps={total}; raise num_train_steps to train longer')

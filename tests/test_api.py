@@ -100,8 +100,10 @@ def test_steps_stopped_and_continued_in_a_new_trainer_end_as_one_run(tmp_path):
   assert read_metrics(tmp_path / 'whole') == read_metrics(tmp_path / 'split')
   curves = jgen.read_metrics(str(tmp_path / 'split'))
   np.testing.assert_array_equal(curves['train/g_loss'][0], [5, 10, 15, 20])
+  with pytest.raises(jgen.ConfigError, match='this Trainer is closed'):
+    next(second.steps(until=20))  # finish() closed it.
   with pytest.raises(jgen.ConfigError, match='raise num_train_steps'):
-    next(second.steps(until=25))
+    next(jgen.Trainer(config, str(tmp_path / 'split')).steps(until=25))
   samples = second.sample(300)
   assert samples.shape == (300, 1, 1, 2)
   np.testing.assert_array_equal(second.generate(second.latents(300)), samples)
