@@ -14,10 +14,12 @@ TEST_WORKERS ?= 2
 
 .PHONY: setup data train test lint clean classifiers results notebooks
 
-$(VENV)/.installed: pyproject.toml
+# pyproject.toml states ranges; constraints.txt pins the versions CI tests, so runs here stay
+# reproducible. `tfds` prepares datasets (TensorFlow is used for that alone).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,tfds]'
 	touch $@
 
 setup: $(VENV)/.installed

