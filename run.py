@@ -37,7 +37,11 @@ _SAMPLER = flags.DEFINE_string('sampler', '', "--mode=sample: 'prior' (GANs, VAE
                                "training codes; autoencoders' default: gmm).")
 _COMPONENTS = flags.DEFINE_integer('num_components', 10, 'Components of --sampler=gmm.')
 _COORDINATOR = flags.DEFINE_string('coordinator_address', None,
-                                   'host:port of process 0, to join a multi-process run.')
+                                   'host:port of process 0, to join a multi-process run. '
+                                   'Without it, a cluster the environment describes (a '
+                                   'multi-task srun step, mpirun, a GKE TPU slice) is joined '
+                                   'automatically (JGEN_CLUSTER_INIT=0: never; =1: always '
+                                   'call jax.distributed.initialize(), e.g. on a TPU pod).')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', 1, 'Processes in a multi-process run.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', 0, 'This process in a multi-process run.')
 flags.mark_flags_as_required(['config', 'workdir'])

@@ -7,11 +7,13 @@ function as `jax.jit(jax.shard_map(...))` over a 1-D mesh of every device of eve
 step then runs on one device, N local devices, or many processes.
 """
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -21,11 +23,65 @@ from jgen.registry import ConfigError
 AXIS = 'data'
 
 
-def initialize(coordinator_address: str | None, num_processes: int, process_id: int) -> None:
-  """Joins a multi-process run; a no-op for a single process."""
+CLUSTER_INIT = 'JGEN_CLUSTER_INIT'  # auto (the default), 0 (never) or 1 (always): see initialize.
+
+
+def _int(environ: Mapping[str, str], name: str) -> int:
+  try:
+    return int(environ.get(name, ''))
+  except ValueError:
+    return 0
+
+
+def cluster_environment(environ: Mapping[str, str] = os.environ) -> str | None:
+  """Names the cluster of more than one process that `jax.distributed.initialize()` would
+  join here, from environment variables only; None for a single process.
+
+  JAX's own checks (jax._src.clusters), in its order; the first one present decides:
+    'ompi': Open MPI's mpirun (OMPI_MCA_orte_hnp_uri) with OMPI_COMM_WORLD_SIZE > 1.
+    'slurm': a task of an srun step (SLURM_JOB_ID, SLURM_STEP_NODELIST, SLURM_PROCID,
+      SLURM_LOCALID) with SLURM_NTASKS > 1, equal to SLURM_STEP_NUM_TASKS where set.
+    'gketpu': TPU_PROCESS_ADDRESSES (else TPU_WORKER_HOSTNAMES) times MEGASCALE_NUM_SLICES
+      (default 1) gives more than one host, as GKE sets on multi-host TPU slices.
+  Not detected: mpi4py (opt-in in JAX too), a Kubernetes job and a Cloud TPU VM's own pod
+  slice (their process counts come from the Kubernetes API or the TPU metadata server).
+  """
+  if 'OMPI_MCA_orte_hnp_uri' in environ:
+    return 'ompi' if _int(environ, 'OMPI_COMM_WORLD_SIZE') > 1 else None
+  if all(v in environ for v in ('SLURM_JOB_ID', 'SLURM_STEP_NODELIST', 'SLURM_NTASKS',
+                                'SLURM_PROCID', 'SLURM_LOCALID')):
+    n = _int(environ, 'SLURM_NTASKS')
+    step = _int(environ, 'SLURM_STEP_NUM_TASKS') if 'SLURM_STEP_NUM_TASKS' in environ else n
+    return 'slurm' if n > 1 and step == n else None
+  hosts = environ.get('TPU_PROCESS_ADDRESSES', environ.get('TPU_WORKER_HOSTNAMES'))
+  if hosts is not None:
+    slices = _int(environ, 'MEGASCALE_NUM_SLICES') if environ.get('MEGASCALE_NUM_SLICES') else 1
+    return 'gketpu' if len(hosts.split(',')) * slices > 1 else None
+  return None
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int = 1,
+               process_id: int = 0, environ: Mapping[str, str] = os.environ) -> None:
+  """Joins the multi-process run the flags name, else as $JGEN_CLUSTER_INIT says: `auto`
+  (default) the cluster `cluster_environment` names, if any; `1` whatever
+  `jax.distributed.initialize()` finds (such as a Cloud TPU VM pod slice); `0` none."""
   if coordinator_address:
     jax.distributed.initialize(coordinator_address=coordinator_address,
                                num_processes=num_processes, process_id=process_id)
+    return
+  mode = environ.get(CLUSTER_INIT, '').strip().lower() or 'auto'
+  if mode not in ('auto', '0', '1'):
+    raise ConfigError(f'{CLUSTER_INIT}={environ[CLUSTER_INIT]!r}: use auto (join a detected '
+                      'cluster), 0 (never) or 1 (always call jax.distributed.initialize())')
+  cluster = cluster_environment(environ)
+  if mode == '0' or (mode == 'auto' and cluster is None):
+    if cluster:
+      logging.info('%s cluster detected; not joining it (%s=0)', cluster, CLUSTER_INIT)
+    return
+  logging.info('jax.distributed.initialize() with no arguments: %s (%s=%s)',
+               f'{cluster} cluster detected' if cluster else 'JAX detects the cluster',
+               CLUSTER_INIT, mode)
+  jax.distributed.initialize()
 
 
 def make_mesh() -> jax.sharding.Mesh:
