@@ -11,6 +11,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.num_train_steps = 10_000
   config.batch_size = 128
   config.eval_batch_size = 1000
+  # Compute dtype of training (float32 or bfloat16: activations and matrix products);
+  # parameters and optimizer state stay float32, evaluation runs in float32.
+  config.dtype = 'float32'
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'mnist'

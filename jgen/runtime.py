@@ -43,9 +43,32 @@ def keep_freed_memory(environ=os.environ) -> bool:
       (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1), (_M_ARENA_MAX, 1)))
 
 
+def on_cpu() -> bool:
+  """Whether JAX computes on CPU: the speed-ups written for XLA:CPU (jgen.models.layers)
+  apply there only; GPUs and TPUs run the plain formulations, which their compilers and
+  libraries (cuDNN) handle well."""
+  import jax
+
+  return jax.default_backend() == 'cpu'
+
+
+def accelerator_expected(environ=os.environ) -> bool:
+  """Whether JAX will likely run on a GPU or TPU, judged before it starts: JAX_PLATFORMS
+  names another platform first, or (unset) a GPU or TPU plugin is installed."""
+  platforms = environ.get('JAX_PLATFORMS', '').strip()
+  if platforms:
+    return not platforms.startswith('cpu')
+  import importlib.util
+
+  plugins = ('jax_cuda13_plugin', 'jax_cuda12_plugin', 'jax_rocm7_plugin', 'libtpu')
+  return any(importlib.util.find_spec(name) is not None for name in plugins)
+
+
 def set_cpu_defaults(environ=os.environ, *, malloc: bool = True) -> None:
-  """Sets what the user has not: one OpenBLAS thread, jgen's XLA:CPU flags, and (unless
-  `malloc` is False) a malloc that keeps freed memory (`keep_freed_memory`)."""
+  """Sets what the user has not: one OpenBLAS thread, jgen's XLA:CPU flags (read by the CPU
+  compiler only), and (unless `malloc` is False, or JAX will run on an accelerator, where
+  host memory is not the step's working memory) a malloc that keeps freed memory
+  (`keep_freed_memory`)."""
   # numpy's OpenBLAS (code densities) would start threads that fight XLA's for the cores:
   # measured 10x slower with 2 threads than with 1 while a JAX step ran beside it.
   environ.setdefault('OPENBLAS_NUM_THREADS', '1')
@@ -54,5 +77,5 @@ def set_cpu_defaults(environ=os.environ, *, malloc: bool = True) -> None:
     if flag.split('=')[0] not in flags:
       flags = f'{flags} {flag}'.strip()
   environ['XLA_FLAGS'] = flags
-  if malloc:
+  if malloc and not accelerator_expected(environ):
     keep_freed_memory(environ)

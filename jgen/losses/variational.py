@@ -5,6 +5,7 @@ prior p(z) = N(0, I), decoder p(x|z). Every function returns one value per examp
 densities summed over latent dimensions or pixels); averaging is the caller's.
 """
 
+import functools
 import math
 
 import jax
@@ -47,13 +48,16 @@ def bernoulli_log_likelihood_samples(*, logits: jax.Array, targets: jax.Array) -
 
   The same sums, written as two matrix products (x . logits, and softplus(logits) . 1) so
   that XLA:CPU runs them on its matmul path instead of a slow fused reduction; this is most
-  of the cost of a k = 5000 importance-sampled evaluation.
+  of the cost of a k = 5000 importance-sampled evaluation. Both ask for full float32
+  precision (HIGHEST): a bound reported to many digits must not come from TF32 (GPUs) or
+  bfloat16-pass (TPUs) products.
   """
   b, k = logits.shape[:2]
-  flat = logits.reshape(b, k, -1)
-  ones = jnp.ones(flat.shape[-1], flat.dtype)
-  return (jnp.einsum('bkp,bp->bk', flat, targets.reshape(b, -1))
-          - jnp.einsum('bkp,p->bk', jax.nn.softplus(flat), ones))
+  flat = logits.reshape(b, k, -1).astype(jnp.float32)
+  ones = jnp.ones(flat.shape[-1], jnp.float32)
+  exact = functools.partial(jnp.einsum, precision=jax.lax.Precision.HIGHEST)
+  return (exact('bkp,bp->bk', flat, targets.reshape(b, -1).astype(jnp.float32))
+          - exact('bkp,p->bk', jax.nn.softplus(flat), ones))
 
 
 def gaussian_log_likelihood(*, logits: jax.Array, targets: jax.Array,

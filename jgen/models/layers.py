@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgen.registry import Registry
+from jgen.runtime import on_cpu
 
 ACTIVATIONS = Registry('activation')
 for _name, _fn in (('relu', jax.nn.relu), ('leaky_relu', jax.nn.leaky_relu), ('elu', jax.nn.elu),
@@ -118,7 +119,8 @@ class SubPixelConvTranspose(_ConvTranspose2x):
   depth-to-space give the same sums. With `conv_stride1`'s kernel gradient, a DCGAN layer
   (7x7x128 -> 14x14x64, batch 128) trains about 9x faster on CPU than through
   `lax.conv_transpose`; tests/test_models.py proves the equality of values and gradients.
-  With few output channels (an image layer) it is lax's transposed convolution itself.
+  With few output channels (an image layer), and off CPU, it is lax's transposed
+  convolution itself.
   """
 
   @nn.compact
@@ -129,7 +131,7 @@ class SubPixelConvTranspose(_ConvTranspose2x):
     b, h, w, cin = x.shape
     kernel = self.param('kernel', self.kernel_init, (k, k, cin, self.features))
     pad = k // 2
-    if self.features < _SUBPIXEL_MIN_FEATURES:
+    if self.features < _SUBPIXEL_MIN_FEATURES or not on_cpu():
       y = jax.lax.conv_transpose(x, kernel.astype(x.dtype), (2, 2), ((pad, pad), (pad, pad)),
                                  dimension_numbers=_NHWC)
       return self._add_bias(y)
@@ -195,7 +197,8 @@ def _materialize(g: jax.Array) -> jax.Array:
 def _conv_transpose_bwd(padding, residuals, g):
   x, kernel = residuals
   # Measured side by side on a DCGAN step: 275 -> 270 ms on one core, 152 -> 147 ms on two,
-  # the same parameters after the same steps (bench/dcgan_step.py's setting).
+  # the same parameters after the same steps (bench/dcgan_step.py's setting). (This whole
+  # gradient is used on CPU only.)
   g = _materialize(g)
   kh, kw = kernel.shape[:2]
   (top, bottom), (left, right) = padding
@@ -210,25 +213,34 @@ conv_transpose_stride2.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 class ConvTransposeStride2(_ConvTranspose2x):
   """`nn.ConvTranspose(features, (k, k), strides=(2, 2), padding=((k // 2,) * 2,) * 2)`, the
-  same function of the same parameters, trained through `conv_transpose_stride2`'s
-  gradients (tests/test_gan.py checks values and gradients against nn.ConvTranspose)."""
+  same function of the same parameters, trained on CPU through `conv_transpose_stride2`'s
+  gradients (tests/test_gan.py checks values and gradients against nn.ConvTranspose), and
+  through lax's own elsewhere."""
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = self.kernel_size
     kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
-    return self._add_bias(
-        conv_transpose_stride2(x, kernel.astype(x.dtype), ((k // 2, k // 2),) * 2))
+    fn = conv_transpose_stride2 if on_cpu() else functools.partial(
+        jax.lax.conv_transpose, strides=(2, 2), dimension_numbers=_NHWC)
+    return self._add_bias(fn(x, kernel.astype(x.dtype), padding=((k // 2, k // 2),) * 2))
 
 
 def _channel_sums(*columns: jax.Array) -> jax.Array:
-  """Sums of (M, C) arrays over M, as one matrix product with a ones vector per array.
+  """Float32 sums of (M, C) arrays over M.
 
-  XLA:CPU lowers a reduction over all but the minor (channel) dimension to reduce-window
-  loops; a product with ones runs on its matmul kernels instead.
+  On CPU, as one matrix product with a ones vector per array: XLA:CPU lowers a reduction
+  over all but the minor (channel) dimension to reduce-window loops, and a product with
+  ones runs on its matmul kernels instead. The product asks for full float32 precision
+  (HIGHEST), so no backend may round its operands (TF32 on GPUs, bfloat16 passes on TPUs);
+  elsewhere a plain float32 reduction.
   """
-  ones = jnp.ones((columns[0].shape[0],), columns[0].dtype)
-  return jnp.stack([ones @ c for c in columns])
+  columns = [c.astype(jnp.float32) for c in columns]
+  if not on_cpu():
+    return jnp.stack([c.sum(axis=0) for c in columns])
+  ones = jnp.ones((columns[0].shape[0],), jnp.float32)
+  return jnp.stack([jnp.matmul(ones, c, precision=jax.lax.Precision.HIGHEST)
+                    for c in columns])
 
 
 def _global_sums(sums: jax.Array, count: int, axis_name: str | None):
@@ -247,24 +259,26 @@ def batch_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float,
 
 
 def _batch_norm_fwd(x, scale, bias, epsilon, axis_name):
-  x2 = x.reshape(-1, x.shape[-1])
+  # Moments, normalisation and gradients in float32 whatever the compute dtype; y in x's.
+  x2 = x.reshape(-1, x.shape[-1]).astype(jnp.float32)
   sums, n = _global_sums(_channel_sums(x2, x2 * x2), x2.shape[0], axis_name)
   mean = sums[0] / n
   var = jnp.maximum(sums[1] / n - mean * mean, 0.0)  # As Flax's fast variance.
   inv = jax.lax.rsqrt(var + epsilon)
   xhat = (x2 - mean) * inv
-  y = (xhat * scale + bias).reshape(x.shape)
-  return (y, mean, var), (xhat, inv, scale)
+  y = (xhat * scale.astype(jnp.float32) + bias.astype(jnp.float32)).reshape(x.shape)
+  return (y.astype(x.dtype), mean, var), (xhat, inv, scale)
 
 
 def _batch_norm_bwd(epsilon, axis_name, residuals, cotangents):
   del epsilon
   xhat, inv, scale = residuals
-  g = cotangents[0].reshape(xhat.shape)
+  g = cotangents[0].reshape(xhat.shape).astype(jnp.float32)
   local = _channel_sums(g, g * xhat)  # d bias, d scale of this device's examples.
   sums, n = _global_sums(local, xhat.shape[0], axis_name)
-  dx = (scale * inv / n) * (n * g - sums[0] - xhat * sums[1])
-  return dx.reshape(cotangents[0].shape), _like(local[1], scale), _like(local[0], scale)
+  dx = (scale.astype(jnp.float32) * inv / n) * (n * g - sums[0] - xhat * sums[1])
+  d_scale, d_bias = (_like(s.astype(scale.dtype), scale) for s in (local[1], local[0]))
+  return dx.reshape(cotangents[0].shape).astype(cotangents[0].dtype), d_scale, d_bias
 
 
 def _like(cotangent: jax.Array, primal: jax.Array) -> jax.Array:
@@ -300,7 +314,8 @@ class BatchNorm(nn.Module):
     scale = self.param('scale', self.scale_init, (features,), jnp.float32)
     bias = self.param('bias', self.bias_init, (features,), jnp.float32)
     if self.use_running_average:
-      return (x - ra_mean.value) * jax.lax.rsqrt(ra_var.value + self.epsilon) * scale + bias
+      y = (x - ra_mean.value) * jax.lax.rsqrt(ra_var.value + self.epsilon) * scale + bias
+      return y.astype(x.dtype)
     y, mean, var = batch_norm(x, scale, bias, self.epsilon, self.axis_name)
     if not self.is_initializing():
       mean, var = jax.lax.stop_gradient(mean), jax.lax.stop_gradient(var)

@@ -9,9 +9,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from jgen import augment, corrupt, losses, models, optim, parallel
+from jgen import augment, corrupt, losses, models, optim, parallel, update
 from jgen.losses import reconstruction
 from jgen.state import TrainState
 from jgen.steps.task import Task
@@ -37,7 +36,7 @@ def _apply_train(model, params, images, keys, per_example_rng: bool):
 
 def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
                     per_example_rng: bool = True, corruption: str = 'none',
-                    corruption_level: float = 0.0) -> Callable:
+                    corruption_level: float = 0.0, dtype=jnp.float32) -> Callable:
   """Returns the per-device train step of an autoencoder.
 
   Args:
@@ -49,6 +48,7 @@ def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
     corruption: a `jgen.corrupt` name: the model sees the (shifted) images corrupted so,
       and reconstructs the clean ones (a denoising autoencoder); 'none' for a plain one.
     corruption_level: its strength.
+    dtype: the compute dtype of the forward and backward passes (`jgen.update`).
 
   Returns:
     step(state, batch) -> (state, metrics): metrics is a flat dict of scalars, averaged
@@ -73,24 +73,15 @@ def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
       inputs = corrupt.corrupt(images, split[2], corruption, corruption_level)
 
     def loss_and_aux(params):
-      logits = _apply_train(model, params, inputs, dropout_keys, per_example_rng)
+      logits = _apply_train(model, params, inputs.astype(dtype), dropout_keys,
+                            per_example_rng).astype(jnp.float32)
       loss = loss_fn(logits=logits, targets=images).mean()
       sq_err = reconstruction.mse(logits=logits, targets=images).mean()
       return loss, {'sq_err_per_image': sq_err}
 
-    (loss, aux), grads = jax.value_and_grad(loss_and_aux, has_aux=True)(
-        parallel.per_device(state.params))
-    grads = jax.lax.pmean(grads, parallel.AXIS)
-    new_state = state.apply_gradients(grads=grads)
-    updates = jax.tree.map(jnp.subtract, new_state.params, state.params)
-    metrics = {
-        'loss': loss,
-        **aux,
-        'l2_grads': optax.tree.norm(grads),
-        'l2_params': optax.tree.norm(new_state.params),
-        'l2_updates': optax.tree.norm(updates),
-    }
-    return new_state, jax.lax.pmean(metrics, parallel.AXIS)
+    (loss, aux), grads = update.gradients(loss_and_aux, state.params, dtype)
+    new_state, norms = update.apply_to_state(state, grads)
+    return new_state, jax.lax.pmean({'loss': loss, **aux, **norms}, parallel.AXIS)
 
   return step
 
@@ -155,7 +146,8 @@ def build_task(config, image_shape):
   train_step = make_train_step(model, loss_fn, max_shift=config.augment.max_shift,
                                per_example_rng=config.model.get('dropout', 0.0) > 0,
                                corruption=name if config.corrupt.train else 'none',
-                               corruption_level=level)
+                               corruption_level=level,
+                               dtype=update.compute_dtype(config.dtype))
   eval_step = make_eval_step(model, loss_fn, corruption=name, corruption_level=level)
 
   def image_inputs(images):

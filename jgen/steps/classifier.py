@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgen import augment, models, optim, parallel
+from jgen import augment, models, optim, parallel, update
 from jgen.state import TrainState
 from jgen.steps.task import Task
 
@@ -23,8 +23,10 @@ def _logits_train(model, params, images, keys):
   return jax.vmap(one)(images, keys)
 
 
-def make_train_step(model, *, max_shift: int = 0, label_smoothing: float = 0.0):
-  """Returns the per-device step: (state, batch) -> (state, {loss, accuracy, norms})."""
+def make_train_step(model, *, max_shift: int = 0, label_smoothing: float = 0.0,
+                    dtype=jnp.float32):
+  """Returns the per-device step: (state, batch) -> (state, {loss, accuracy, norms}), the
+  network run in `dtype` (`jgen.update`)."""
 
   def step(state: TrainState, batch):
     key = jax.random.fold_in(state.rng, state.step)
@@ -34,18 +36,16 @@ def make_train_step(model, *, max_shift: int = 0, label_smoothing: float = 0.0):
     labels = batch['label']
 
     def loss_fn(params):
-      logits = _logits_train(model, params, images, dropout_keys)
+      logits = _logits_train(model, params, images.astype(dtype),
+                             dropout_keys).astype(jnp.float32)
       targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
       loss = optax.softmax_cross_entropy(logits, targets).mean()
       return loss, (logits.argmax(-1) == labels).mean()
 
-    (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        parallel.per_device(state.params))
-    grads = jax.lax.pmean(grads, parallel.AXIS)
-    new_state = state.apply_gradients(grads=grads)
-    metrics = {'loss': loss, 'accuracy': accuracy, 'l2_grads': optax.tree.norm(grads),
-               'l2_params': optax.tree.norm(new_state.params)}
-    return new_state, jax.lax.pmean(metrics, parallel.AXIS)
+    (loss, accuracy), grads = update.gradients(loss_fn, state.params, dtype)
+    new_state, norms = update.apply_to_state(state, grads)
+    return new_state, jax.lax.pmean({'loss': loss, 'accuracy': accuracy, **norms},
+                                    parallel.AXIS)
 
   return step
 
@@ -75,6 +75,7 @@ def build_task(config, image_shape) -> Task:
 
   return Task(init_state=init_state,
               train_step=make_train_step(model, max_shift=config.augment.max_shift,
-                                         label_smoothing=config.label_smoothing),
+                                         label_smoothing=config.label_smoothing,
+                                         dtype=update.compute_dtype(config.dtype)),
               eval_step=make_eval_step(model), progress_keys=('loss',),
               encode_step=lambda state, x: model.apply({'params': state.params}, x)['features'])

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 import scipy.optimize
 
-from jgen import evaluate, losses, models, optim, parallel
+from jgen import evaluate, losses, models, optim, parallel, update
 from jgen.models.gans import BN_MOMENTUM, GAN, latent_from_codes, sample_latent
 from jgen.registry import ConfigError
 from jgen.state import GANState
@@ -67,7 +67,7 @@ class Fakes(NamedTuple):
   images: jax.Array
   latent: dict
   keys: jax.Array  # Per-example keys: latent, real dropout, fake dropout, penalty mix.
-  pullback: Callable  # Cotangent of `images` -> (gradient w.r.t. G's params,).
+  pullback: Callable  # Cotangent of `images` -> G's gradients, averaged over devices.
   g_stats: dict  # G's batch statistics after this pass.
 
 
@@ -92,19 +92,23 @@ class GANSteps:
       'generator', the current generator's running averages (they belong to other
       weights), or 'recompute', the EMA generator's own moments over `stats_samples` fresh
       latents (the same latents at every call).
+    dtype: the compute dtype of both networks in training (`jgen.update`); sampling and
+      evaluation run in float32.
   """
 
   def __init__(self, model: GAN, adversarial, *, penalty: Callable | None = None,
                penalty_weight: float = 0.0, n_critic: int = 1, ema_decay: float = 0.999,
                info_weights: tuple[float, float] = (1.0, 1.0), dropout: bool = False,
                reuse_fakes: bool = True, d_stats: str = 'real_and_fake',
-               sample_stats: str = 'generator', stats_samples: int = 1024):
+               sample_stats: str = 'generator', stats_samples: int = 1024,
+               dtype=jnp.float32):
     self.model, self.adv = model, adversarial
     self.penalty, self.penalty_weight = penalty, penalty_weight
     self.n_critic, self.ema_decay = n_critic, ema_decay
     self.info_weights, self.dropout = info_weights, dropout
     self.reuse_fakes = reuse_fakes
     self.d_stats, self.sample_stats, self.stats_samples = d_stats, sample_stats, stats_samples
+    self.dtype = dtype
 
   def _keys(self, key, batch_size):
     """Per-example keys for the latent, the real and fake dropout masks, the penalty mix."""
@@ -115,8 +119,11 @@ class GANSteps:
     return jax.vmap(functools.partial(sample_latent, spec=self.model.latent))(keys)
 
   def _discriminate(self, params, stats, x, keys=None):
-    return _apply(self.model.discriminator, params, stats, x, train=True,
-                  dropout_keys=keys if self.dropout else None)
+    """D in train mode on `x`, in the compute dtype (`params` cast by the caller); its
+    outputs as float32."""
+    out, stats = _apply(self.model.discriminator, params, stats, x.astype(self.dtype),
+                        train=True, dropout_keys=keys if self.dropout else None)
+    return update.cast(out, jnp.float32), stats
 
   def make_fakes(self, state: GANState, batch_size: int, key) -> Fakes:
     """Draws latents and generates images (train mode), keeping G's pullback so that the
@@ -125,9 +132,10 @@ class GANSteps:
     latent = self._latents(keys[0])
 
     def g(params):
-      return _apply(self.model.generator, params, state.g_batch_stats, latent['z'], train=True)
+      return _apply(self.model.generator, params, state.g_batch_stats,
+                    latent['z'].astype(self.dtype), train=True)
 
-    images, pullback, g_stats = jax.vjp(g, parallel.per_device(state.g_params), has_aux=True)
+    images, pullback, g_stats = update.vjp(g, state.g_params, self.dtype)
     return Fakes(images, latent, keys, pullback, g_stats)
 
   def d_update(self, state: GANState, real, fakes: Fakes) -> tuple[GANState, dict]:
@@ -150,31 +158,29 @@ class GANSteps:
       loss = parts['d_adv'] + self.penalty_weight * parts.get('d_penalty', 0.0) + parts['d_info']
       return loss, (stats, parts, out_real, out_fake)
 
-    (loss, (stats, parts, out_real, out_fake)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(parallel.per_device(state.d_params))
-    grads = jax.lax.pmean(grads, parallel.AXIS)
-    updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
-    new = state.replace(d_params=optax.apply_updates(state.d_params, updates),
-                        d_opt_state=opt_state, d_batch_stats=stats)
+    (loss, (stats, parts, out_real, out_fake)), grads = update.gradients(
+        loss_fn, state.d_params, self.dtype)
+    d_params, opt_state, norms = update.apply(state.d_tx, state.d_params, state.d_opt_state,
+                                              grads, suffix='_d')
+    new = state.replace(d_params=d_params, d_opt_state=opt_state, d_batch_stats=stats)
     metrics = {'d_loss': loss, **parts,
                'd_real': _d_value(out_real['logits'], self.adv.probabilistic),
-               'd_fake': _d_value(out_fake['logits'], self.adv.probabilistic),
-               'l2_grads_d': optax.tree.norm(grads),
-               'l2_params_d': optax.tree.norm(new.d_params)}
+               'd_fake': _d_value(out_fake['logits'], self.adv.probabilistic), **norms}
     return new, metrics
 
   def g_update(self, state: GANState, fakes: Fakes, real) -> tuple[GANState, dict]:
     """One generator update on `fakes` (from `make_fakes`), through the current D; `real`
     images are read only by losses that compare fakes with them (`uses_real`)."""
     latent, k_real, k_fake = fakes.latent, fakes.keys[1], fakes.keys[2]
+    d_params = update.cast(state.d_params, self.dtype)
     real_kwargs = {}
     if self.adv.uses_real:
-      out_real, _ = self._discriminate(state.d_params, state.d_batch_stats, real, k_real)
+      out_real, _ = self._discriminate(d_params, state.d_batch_stats, real, k_real)
       real_kwargs['real_logits'] = out_real['logits']
 
     def loss_fn(fake):
       # D's statistics updates from this pass are dropped: the G update leaves D as it is.
-      out, _ = self._discriminate(state.d_params, state.d_batch_stats, fake, k_fake)
+      out, _ = self._discriminate(d_params, state.d_batch_stats, fake, k_fake)
       parts = {'g_adv': self.adv.g_loss(fake_logits=out['logits'], **real_kwargs).mean(),
                'g_info': _info_loss(out, latent, *self.info_weights)}
       accuracy = ((out['code_logits'].argmax(-1) == latent['category']).mean()
@@ -183,18 +189,16 @@ class GANSteps:
 
     (loss, (parts, accuracy)), fake_grads = jax.value_and_grad(loss_fn, has_aux=True)(
         fakes.images)
-    grads = jax.lax.pmean(fakes.pullback(fake_grads)[0], parallel.AXIS)
     g_stats = fakes.g_stats
-    updates, opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
+    g_params, opt_state, norms = update.apply(state.g_tx, state.g_params, state.g_opt_state,
+                                              fakes.pullback(fake_grads), suffix='_g')
     # The average warms up as TF's ExponentialMovingAverage does (decay (1 + t) / (10 + t)
     # until that reaches ema_decay), so early samples do not still show the initialisation.
     decay = jnp.minimum(self.ema_decay, (1.0 + state.step) / (10.0 + state.step))
     ema = optax.incremental_update(g_params, state.ema_g_params, 1.0 - decay)
     new = state.replace(g_params=g_params, g_opt_state=opt_state, g_batch_stats=g_stats,
                         ema_g_params=ema)
-    metrics = {'g_loss': loss, **parts, 'l2_grads_g': optax.tree.norm(grads),
-               'l2_params_g': optax.tree.norm(g_params)}
+    metrics = {'g_loss': loss, **parts, **norms}
     if accuracy is not None:
       metrics['fake_code_accuracy'] = accuracy
     return new, metrics
@@ -326,7 +330,8 @@ def build_task(config, image_shape) -> Task:
                    ema_decay=gan.ema_decay,
                    info_weights=(gan.info_weight, gan.info_continuous_weight), dropout=dropout,
                    reuse_fakes=gan.reuse_fakes, d_stats=gan.d_stats,
-                   sample_stats=gan.sample_stats, stats_samples=gan.stats_samples)
+                   sample_stats=gan.sample_stats, stats_samples=gan.stats_samples,
+                   dtype=update.compute_dtype(config.dtype))
   g_tx = optim.build_optimizer(config.g_optimizer, config.num_train_steps)
   d_tx = optim.build_optimizer(config.d_optimizer, config.num_train_steps * gan.n_critic)
 

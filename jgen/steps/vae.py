@@ -13,9 +13,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from jgen import evaluate, models, optim, parallel
+from jgen import evaluate, models, optim, parallel, update
 from jgen.losses import variational
 from jgen.registry import ConfigError
 from jgen.state import TrainState
@@ -45,12 +44,13 @@ def _normal(keys, latent_dim: int, num: int | None = None):
 
 
 def make_train_step(model, *, beta: float = 1.0, kl_warmup_steps: int = 0,
-                    binarize_inputs: bool = False):
+                    binarize_inputs: bool = False, dtype=jnp.float32):
   """Returns the per-device train step: one reparameterised sample per example, loss
   -log p(x|z) + w_t * KL(q(z|x) || p(z)) with w_t from `kl_weight`.
 
   Metrics (global batch means): `loss`, `recon` (-log p(x|z)), `kl`, `elbo`, `kl_weight`,
-  `l2_grads`, `l2_params`, `l2_updates`.
+  `l2_grads`, `l2_params`, `l2_updates`. The networks run in `dtype` (`jgen.update`); the
+  likelihood and KL are computed in float32 from their outputs.
   """
 
   def step(state: TrainState, batch):
@@ -62,22 +62,18 @@ def make_train_step(model, *, beta: float = 1.0, kl_warmup_steps: int = 0,
     weight = kl_weight(state.step, beta, kl_warmup_steps)
 
     def loss_fn(params):
-      out = model.apply({'params': params}, x, eps, train=True)
-      log_lik = model.apply({'params': params}, out['logits'], x, method='log_likelihood')
+      out = update.cast(model.apply({'params': params}, x.astype(dtype), eps.astype(dtype),
+                                    train=True), jnp.float32)
+      log_lik = model.apply({'params': update.cast(params, jnp.float32)}, out['logits'], x,
+                            method='log_likelihood')
       kl = variational.gaussian_kl(mean=out['mean'], log_var=out['log_var'])
       loss = (weight * kl - log_lik).mean()
       return loss, {'recon': -log_lik.mean(), 'kl': kl.mean(), 'elbo': (log_lik - kl).mean()}
 
-    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        parallel.per_device(state.params))
-    grads = jax.lax.pmean(grads, parallel.AXIS)
-    new_state = state.apply_gradients(grads=grads)
-    updates = jax.tree.map(jnp.subtract, new_state.params, state.params)
-    metrics = {'loss': loss, **aux, 'kl_weight': weight,
-               'l2_grads': optax.tree.norm(grads),
-               'l2_params': optax.tree.norm(new_state.params),
-               'l2_updates': optax.tree.norm(updates)}
-    return new_state, jax.lax.pmean(metrics, parallel.AXIS)
+    (loss, aux), grads = update.gradients(loss_fn, state.params, dtype)
+    new_state, norms = update.apply_to_state(state, grads)
+    return new_state, jax.lax.pmean({'loss': loss, **aux, 'kl_weight': weight, **norms},
+                                    parallel.AXIS)
 
   return step
 
@@ -193,7 +189,8 @@ def build_task(config, image_shape) -> Task:
   return Task(
       init_state=init_state,
       train_step=make_train_step(model, beta=vae.beta, kl_warmup_steps=vae.kl_warmup_steps,
-                                 binarize_inputs=vae.binarize),
+                                 binarize_inputs=vae.binarize,
+                                 dtype=update.compute_dtype(config.dtype)),
       eval_step=evaluator(vae.eval_importance_samples),
       final_eval_step=evaluator(vae.importance_samples),
       image_step=lambda state, x: model.apply({'params': state.params}, x, method='reconstruct'),
