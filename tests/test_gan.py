@@ -91,10 +91,14 @@ _UPSAMPLING_CASES = [(4, 32, (7, 7)), (4, 32, (4, 5)), (2, 32, (6, 6)), (6, 32, 
 @pytest.mark.parametrize('layer, kernel_size, features, size', [
     *[('subpixel', *case) for case in _UPSAMPLING_CASES],
     *[('strided', *case) for case in _UPSAMPLING_CASES], ('strided', 3, 8, (5, 6))])
-def test_upsampling_layers_are_exactly_conv_transpose(layer, kernel_size, features, size):
+@pytest.mark.parametrize('cpu', [True, False], ids=['cpu_path', 'accelerator_path'])
+def test_upsampling_layers_are_exactly_conv_transpose(layer, kernel_size, features, size, cpu,
+                                                      monkeypatch):
   """Same parameters, same values, same gradients (input, kernel, bias) as nn.ConvTranspose.
   For the sub-pixel layer `features` 3 takes its lax.conv_transpose path, 32 the sub-pixel
-  one; the strided layer (custom gradients) also takes an odd kernel."""
+  one; the strided layer (custom gradients) also takes an odd kernel. Off CPU (forced here)
+  both layers take lax's own formulation, which must be the same function."""
+  monkeypatch.setattr(layers, 'on_cpu', lambda: cpu)
   x = jax.random.normal(jax.random.PRNGKey(0), (3, *size, 16))
   if layer == 'subpixel':
     ours = layers.SubPixelConvTranspose(features, kernel_size)
@@ -190,9 +194,12 @@ def test_generator_upsampling_forms_agree():
 
 
 @pytest.mark.parametrize('shape', [(16, 5, 4, 6), (32, 7)])
-def test_batch_norm_is_flax_batch_norm(shape):
+@pytest.mark.parametrize('cpu', [True, False], ids=['cpu_path', 'accelerator_path'])
+def test_batch_norm_is_flax_batch_norm(shape, cpu, monkeypatch):
   """layers.BatchNorm: Flax's BatchNorm's variables, values, gradients (input, scale,
-  bias) and running averages, and the same values with running averages."""
+  bias) and running averages, and the same values with running averages; with its moments
+  as products with ones (CPU) and as plain reductions (forced here, as off CPU)."""
+  monkeypatch.setattr(layers, 'on_cpu', lambda: cpu)
   x = 3 * jax.random.normal(jax.random.PRNGKey(0), shape) + 1
   target = jax.random.normal(jax.random.PRNGKey(1), shape)
   ours = layers.BatchNorm(momentum=0.9)

@@ -79,11 +79,12 @@ def test_batch_norm_moments_ask_for_float32_products():
     x = jnp.ones((8, 4, 4, 3), dtype)
     variables = module.init(jax.random.PRNGKey(0), x)
 
-    def loss(params, x):
-      y, _ = module.apply({**variables, 'params': params}, x, mutable=['batch_stats'])
+    def loss(params, stats, x):
+      y, _ = module.apply({'params': params, 'batch_stats': stats}, x, mutable=['batch_stats'])
       return y.astype(jnp.float32).sum()
 
-    program = jax.jit(jax.grad(loss)).lower(variables['params'], x).as_text()
+    program = jax.jit(jax.grad(loss)).lower(variables['params'], variables['batch_stats'],
+                                            x).as_text()
     assert set(_dot_precisions(program)) == {'HIGHEST'}
 
 

@@ -31,6 +31,16 @@ def test_cpu_defaults_fill_in_what_the_user_has_not_set(malloc_calls):
   assert len(malloc_calls) == 2
 
 
+@pytest.mark.parametrize('platforms, expected', [('cuda', True), ('tpu', True), ('cpu', False),
+                                                ('cpu,cuda', False)])
+def test_malloc_setting_is_left_alone_where_jax_runs_on_an_accelerator(platforms, expected,
+                                                                       malloc_calls):
+  env = {'JAX_PLATFORMS': platforms}
+  assert runtime.accelerator_expected(env) is expected
+  runtime.set_cpu_defaults(env)
+  assert len(malloc_calls) == (0 if expected else 1)
+
+
 def test_cpu_defaults_keep_the_users_own_value_of_a_flag():
   env = {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=dot'}
   runtime.set_cpu_defaults(env)
