@@ -7,6 +7,7 @@ never stopped. `train_and_evaluate` (what `run.py` calls) runs one to the end; a
 drives one itself.
 """
 
+import functools
 import json
 import logging as logging_lib
 import os
@@ -18,10 +19,15 @@ from absl import logging
 
 from jgen import data, modes, parallel, session
 from jgen.checkpoint import Checkpointer
+from jgen.data.prefetch import Prefetcher
 from jgen.evaluate import evaluators, images, sampling
 from jgen.registry import ConfigError
 from jgen.session import Setup
 from jgen.writer import MetricWriter
+
+# Training batches kept on the devices ahead of the step (jgen.data.prefetch);
+# bench/data_rate.py measures the step rate with them against device-resident batches.
+PREFETCH = 2
 
 
 class QuietLibraries(logging_lib.Filter):
@@ -233,10 +239,12 @@ class Trainer:
     self._writer = MetricWriter(s.workdir, just_logging=jax.process_index() > 0)
     if self._fns['image']:
       self._examples = _image_examples(s)
-    self._batches = data.train_batches(
+    # Two device batches ahead: the next step's is on the devices while this one runs.
+    self._batches = Prefetcher(data.train_batches(
         s.source, split=config.data.train_split, global_batch_size=self._examples_per_step,
         seed=config.seed, start_step=self.step, process_index=jax.process_index(),
-        process_count=jax.process_count())
+        process_count=jax.process_count()), functools.partial(parallel.shard_batch, s.mesh),
+        size=PREFETCH)
     _truncate_jsonl(self._metrics_path, self.step)
 
   def steps(self, until: int | None = None):
@@ -265,7 +273,7 @@ class Trainer:
     while self.step < until:
       step = self.step + 1
       log = step % config.log_every_steps == 0 or step == total
-      batch = parallel.shard_batch(s.mesh, next(self._batches))
+      batch = next(self._batches)
       if log:
         self.state, metrics = self._train_fn(self.state, batch)
       else:
@@ -343,6 +351,8 @@ class Trainer:
 
   def close(self) -> None:
     """Finishes pending checkpoint writes and closes files; the state stays readable."""
+    if self._batches is not None:
+      self._batches.close()
     if self._ckpt is not None:
       self._ckpt.wait()
       self._ckpt.close()
