@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import jgen
-from jgen import data, parallel, steps
+from jgen import data, parallel, runtime, steps
 from jgen.losses import variational
 from jgen.models.layers import BatchNorm
 from jgen.registry import ConfigError
@@ -63,12 +63,13 @@ def test_unknown_dtype_is_a_config_error():
     steps.build_task(config, (28, 28, 1))
 
 
-def _dot_precisions(program: str) -> list[str]:
-  """The precision of every dot_general in a lowered (StableHLO) program."""
+def _dot_precisions(program: str) -> set[str]:
+  """The precisions of the dot_generals in a lowered (StableHLO) program. On CPU the sums
+  below are matrix products (there must be some); elsewhere plain reductions (none)."""
   dots = [line for line in program.splitlines() if 'dot_general' in line]
-  assert dots, 'no matrix products in the program'
-  return [m.group(1) if (m := re.search(r'precision = \[(\w+), \w+\]', d)) else 'DEFAULT'
-          for d in dots]
+  assert bool(dots) == runtime.on_cpu(), 'matrix products on CPU only'
+  return {m.group(1) if (m := re.search(r'precision = \[(\w+), \w+\]', d)) else 'DEFAULT'
+          for d in dots}
 
 
 def test_batch_norm_moments_ask_for_float32_products():
@@ -85,7 +86,7 @@ def test_batch_norm_moments_ask_for_float32_products():
 
     program = jax.jit(jax.grad(loss)).lower(variables['params'], variables['batch_stats'],
                                             x).as_text()
-    assert set(_dot_precisions(program)) == {'HIGHEST'}
+    assert _dot_precisions(program) <= {'HIGHEST'}
 
 
 def test_importance_bound_products_ask_for_float32():
@@ -93,4 +94,5 @@ def test_importance_bound_products_ask_for_float32():
   targets = jnp.zeros((2, 4, 4, 1))
   program = jax.jit(variational.bernoulli_log_likelihood_samples).lower(
       logits=logits, targets=targets).as_text()
-  assert set(_dot_precisions(program)) == {'HIGHEST'}
+  dots = [line for line in program.splitlines() if 'dot_general' in line]
+  assert len(dots) == 2 and all('precision = [HIGHEST, HIGHEST]' in d for d in dots)
