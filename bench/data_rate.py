@@ -1,15 +1,19 @@
 r"""Train-step rate with real data against device-resident synthetic batches.
 
   python bench/data_rate.py                     # configs/ae_mnist.py (Hinton's AE), MNIST
-  python bench/data_rate.py --config configs/dcgan_mnist.py --steps 50
+  python bench/data_rate.py --config configs/dcgan_mnist.py --rounds 20
 
 Variants, interleaved over several rounds (median reported) so machine noise hits all alike,
 each running the train loop's quiet step (what every step that logs nothing runs):
   synthetic:   one batch, put on the devices once and reused: no input work at all;
-  prefetch:    MNIST batches as the train loop feeds them, two ahead on the devices, made
-               on a thread (jgen.data.prefetch);
+  resident:    16 MNIST batches put on the devices once, taken in turn: no input work,
+               but a different input buffer every step, as with real data;
+  prefetch:    MNIST batches as the train loop feeds them on CPU: two ahead on the
+               devices, made in the loop after each step's dispatch (jgen.data.prefetch);
+  thread:      the same, made on a background thread (as the loop does on GPUs and TPUs);
   in_loop:     MNIST batches read and transferred in the loop, one per step.
-The ratio prefetch / synthetic is what input costs the train loop.
+The ratio prefetch / synthetic is what input costs the train loop; each round's variants
+run back to back, and the median of their per-round ratios cancels the machine's drift.
 """
 
 import pathlib
@@ -24,6 +28,7 @@ from jgen import runtime  # noqa: E402
 runtime.set_cpu_defaults()  # Before JAX starts: the settings run.py trains with.
 
 import functools  # noqa: E402
+import itertools  # noqa: E402
 
 import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
@@ -33,8 +38,8 @@ from jgen import data, parallel, session, train  # noqa: E402
 from jgen.data.prefetch import Prefetcher  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/ae_mnist.py')
-_STEPS = flags.DEFINE_integer('steps', 200, 'Steps per timed round.')
-_ROUNDS = flags.DEFINE_integer('rounds', 7, 'Timed rounds per variant.')
+_STEPS = flags.DEFINE_integer('steps', 20, 'Steps per timed round.')
+_ROUNDS = flags.DEFINE_integer('rounds', 60, 'Timed rounds per variant.')
 
 
 def main(argv):
@@ -51,13 +56,17 @@ def main(argv):
   def stream():
     return data.train_batches(source, split=config.data.train_split, global_batch_size=per_step,
                               seed=config.seed, process_index=jax.process_index(),
-                              process_count=jax.process_count())
+                              process_count=jax.process_count(),
+                              features=task.train_features)
 
   put = functools.partial(parallel.shard_batch, mesh)
-  resident = put(next(stream()))
+  pool = [put(batch) for batch, _ in zip(stream(), range(16), strict=False)]
+  resident = pool[0]
   feeds = {
       'synthetic': lambda: iter(lambda: resident, None),
-      'prefetch': lambda: Prefetcher(stream(), put, size=train.PREFETCH),
+      'resident': lambda: itertools.cycle(pool),
+      'prefetch': lambda: Prefetcher(stream(), put, size=train.PREFETCH, threaded=False),
+      'thread': lambda: Prefetcher(stream(), put, size=train.PREFETCH, threaded=True),
       'in_loop': lambda: map(put, stream()),
   }
   states = {name: parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
@@ -79,11 +88,12 @@ def main(argv):
   print(f'{config.model.name} on {config.data.name}, batch {per_step}, {jax.device_count()} '
         f'{jax.default_backend()} device(s), {_ROUNDS.value} rounds of {_STEPS.value} steps; '
         'median steps/s:')
-  base = statistics.median(rates['synthetic'])
+  base = rates['synthetic']
+  print('  variant     steps/s   x synthetic (median of the rounds\' own ratios)   rounds')
   for name, values in rates.items():
-    median = statistics.median(values)
-    print(f'  {name:9s} {median:8.1f}   ({median / base:.3f} x synthetic; rounds '
-          f'{min(values):.1f}..{max(values):.1f})')
+    paired = statistics.median(v / b for v, b in zip(values, base, strict=True))
+    print(f'  {name:9s} {statistics.median(values):8.1f}   {paired:.3f}'
+          f'{"":38s}{min(values):.1f}..{max(values):.1f}')
   sys.stdout.flush()
 
 

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from jgen import data, modes, parallel, session
+from jgen import data, modes, parallel, runtime, session
 from jgen.checkpoint import Checkpointer
 from jgen.data.prefetch import Prefetcher
 from jgen.evaluate import evaluators, images, sampling
@@ -239,12 +239,14 @@ class Trainer:
     self._writer = MetricWriter(s.workdir, just_logging=jax.process_index() > 0)
     if self._fns['image']:
       self._examples = _image_examples(s)
-    # Two device batches ahead: the next step's is on the devices while this one runs.
+    # Two device batches ahead: the next steps' are on the devices while this one runs;
+    # made on a thread where the cores are not XLA's own (GPU, TPU).
     self._batches = Prefetcher(data.train_batches(
         s.source, split=config.data.train_split, global_batch_size=self._examples_per_step,
         seed=config.seed, start_step=self.step, process_index=jax.process_index(),
-        process_count=jax.process_count()), functools.partial(parallel.shard_batch, s.mesh),
-        size=PREFETCH)
+        process_count=jax.process_count(), features=s.task.train_features),
+        functools.partial(parallel.shard_batch, s.mesh),
+        size=PREFETCH, threaded=not runtime.on_cpu())
     _truncate_jsonl(self._metrics_path, self.step)
 
   def steps(self, until: int | None = None):

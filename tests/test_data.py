@@ -42,6 +42,10 @@ def test_stream_is_a_function_of_seed_and_step(mnist_source):
   assert not np.array_equal(first[0]['label'], other_seed['label'])
   assert first[0]['image'].dtype == np.float32
   assert 0.0 <= first[0]['image'].min() and first[0]['image'].max() <= 1.0
+  # A step that reads only images gets the same images and nothing else.
+  images_only = _take(data.train_batches(mnist_source, features=('image',), **kw), 2)
+  assert [set(b) for b in images_only] == [{'image'}] * 2
+  np.testing.assert_array_equal(images_only[1]['image'], first[1]['image'])
 
 
 def test_processes_split_each_global_batch(mnist_source):

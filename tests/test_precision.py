@@ -25,9 +25,11 @@ def _train(source, config_name: str, dtype: str, num_steps: int = 30):
   config = jgen.load_config(f'configs/{config_name}.py:smoke', {'dtype': dtype})
   task = steps.build_task(config, (28, 28, 1))
   mesh = parallel.make_mesh()
-  step = parallel.data_parallel(task.train_step, mesh)
+  # As the train loop compiles it (donating the state): run.py's smoke runs of these
+  # configs and this test share their float32 programs through the compilation cache.
+  step = parallel.data_parallel(task.train_step, mesh, donate_argnums=(0,))
   state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(0)))
-  batches = data.train_batches(source, split='train', seed=0,
+  batches = data.train_batches(source, split='train', seed=0, features=task.train_features,
                                global_batch_size=config.batch_size * task.batch_multiplier)
   metrics = []
   for _ in range(num_steps):

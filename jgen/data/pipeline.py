@@ -141,8 +141,9 @@ def epoch_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
 
 
 def train_batches(source: Source, *, split: str, global_batch_size: int, seed: int,
-                  start_step: int = 0, process_index: int = 0,
-                  process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
+                  start_step: int = 0, process_index: int = 0, process_count: int = 1,
+                  features: tuple[str, ...] = ('image', 'label')
+                  ) -> Iterator[dict[str, np.ndarray]]:
   """Yields this process's part of every global training batch, from `start_step` on.
 
   Args:
@@ -153,6 +154,8 @@ def train_batches(source: Source, *, split: str, global_batch_size: int, seed: i
     start_step: the step to resume at; the stream skips what earlier steps consumed.
     process_index: this JAX process.
     process_count: how many JAX processes share each global batch.
+    features: which of `image` and `label` to read (a step that reads no labels saves
+      their gather and transfer).
 
   Yields:
     dicts of numpy arrays: `image` float32 (B, H, W, C) in [0, 1], `label` int32 (B,).
@@ -170,7 +173,12 @@ def train_batches(source: Source, *, split: str, global_batch_size: int, seed: i
     order = epoch_order(seed, epoch, num_examples)
     for step in range(first, steps_per_epoch):
       rows = order[step * global_batch_size:][lo:lo + local]
-      yield {'image': _to_float(images[rows]), 'label': np.asarray(labels[rows])}
+      batch = {}
+      if 'image' in features:
+        batch['image'] = _to_float(images[rows])
+      if 'label' in features:
+        batch['label'] = np.asarray(labels[rows])
+      yield batch
     epoch, first = epoch + 1, 0
 
 

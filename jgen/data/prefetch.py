@@ -1,11 +1,16 @@
 """Device batches made ahead of the step that takes them.
 
-A background thread reads the next host batches (NumPy gathers from the memory-mapped
-arrays) and starts their host-to-device transfers while the current step runs, keeping
-`size` batches ready on the devices. The stream's order is the host iterator's, so what a
-step sees (and a resume's exactness) does not change.
+The next host batches are read (NumPy gathers from the memory-mapped arrays) and their
+host-to-device transfers started while the current step runs, keeping `size` batches
+beyond the current one on the devices. JAX dispatches steps asynchronously, so a batch made
+after a step's dispatch overlaps that step. With `threaded`, a background thread makes them,
+which also hides slow reads (disk); on a CPU backend the cores belong to XLA and a thread
+only competes for them, so the train loop makes them in its own thread there
+(`bench/data_rate.py` measures both). The stream's order is the host iterator's, so what a
+step sees, and a resume's exactness, do not change.
 """
 
+import collections
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -19,25 +24,39 @@ class _Failure:
 
 
 class Prefetcher:
-  """Iterates `put(batch)` for the batches of `batches`, `size` ahead, made on a thread.
+  """Iterates `put(batch)` for the batches of `batches`, `size` ahead.
 
   Args:
     batches: host batches (an iterator, usually endless).
     put: host batch -> device batch (`parallel.shard_batch` on the run's mesh).
-    size: device batches kept ready (2: the next step's, and the one after it in transfer).
+    size: device batches kept beyond the one a step takes (2: the next step's, and the one
+      after it, in transfer).
+    threaded: make them on a background thread, instead of in `next`.
 
   An error in `batches` or `put` is raised by the `next` call that would have returned that
-  batch. `close()` stops the thread (also on garbage collection of an unfinished loop).
+  batch. `close()` stops the thread.
   """
 
-  def __init__(self, batches: Iterator, put: Callable, size: int = 2):
+  def __init__(self, batches: Iterator, put: Callable, size: int = 2, threaded: bool = True):
     if size < 1:
       raise ValueError(f'prefetch size must be at least 1, got {size}')
-    self._queue = queue.Queue(maxsize=size)
+    self._batches, self._put, self._size = batches, put, size
     self._stop = threading.Event()
-    self._thread = threading.Thread(target=self._fill, args=(batches, put), daemon=True,
-                                    name='jgen-prefetch')
-    self._thread.start()
+    self._ready = collections.deque()
+    self._thread = None
+    if threaded:
+      self._queue = queue.Queue(maxsize=size)
+      self._thread = threading.Thread(target=self._fill, daemon=True, name='jgen-prefetch')
+      self._thread.start()
+
+  def _make(self):
+    """The next device batch, or _DONE, or the _Failure that making it raised."""
+    try:
+      return self._put(next(self._batches))
+    except StopIteration:
+      return _DONE
+    except BaseException as e:  # Raised by the `next` that would have returned it.
+      return _Failure(e)
 
   def _offer(self, item) -> bool:
     """Puts `item` in the queue once there is room; False if stopped meanwhile."""
@@ -49,14 +68,11 @@ class Prefetcher:
         continue
     return False
 
-  def _fill(self, batches, put) -> None:
-    try:
-      for batch in batches:
-        if not self._offer(put(batch)):
-          return
-      self._offer(_DONE)
-    except BaseException as e:  # Raised in the consumer's thread instead.
-      self._offer(_Failure(e))
+  def _fill(self) -> None:
+    while True:
+      item = self._make()
+      if not self._offer(item) or item is _DONE or isinstance(item, _Failure):
+        return
 
   def __iter__(self):
     return self
@@ -64,7 +80,13 @@ class Prefetcher:
   def __next__(self):
     if self._stop.is_set():
       raise StopIteration
-    item = self._queue.get()
+    if self._thread is not None:
+      item = self._queue.get()
+    else:
+      while len(self._ready) <= self._size and not (
+          self._ready and (self._ready[-1] is _DONE or isinstance(self._ready[-1], _Failure))):
+        self._ready.append(self._make())
+      item = self._ready.popleft()
     if item is _DONE:
       self.close()
       raise StopIteration
@@ -75,7 +97,9 @@ class Prefetcher:
 
   def close(self) -> None:
     self._stop.set()
-    self._thread.join()
+    if self._thread is not None:
+      self._thread.join()
+    self._ready.clear()
 
   def __del__(self):
     self._stop.set()

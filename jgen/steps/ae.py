@@ -166,6 +166,7 @@ def build_task(config, image_shape):
   return Task(init_state=init_state, train_step=train_step, eval_step=eval_step,
               image_step=make_reconstruct(model), image_name='reconstructions',
               image_inputs=image_inputs, show_inputs=True, encode_step=encode,
+              train_features=('image',),
               feature_steps={'code': encode},
               sample_step=lambda state, z: jax.nn.sigmoid(
                   model.apply({'params': state.params}, z, method='decode')))

@@ -353,4 +353,5 @@ def build_task(config, image_shape) -> Task:
               image_step=steps.generate, image_name='samples',
               image_inputs=lambda _: image_inputs(model.latent, config.num_image_examples),
               summarize=summarize, progress_keys=('d_loss', 'g_loss'),
-              batch_multiplier=gan.n_critic, sample_inputs=sample_inputs)
+              batch_multiplier=gan.n_critic, sample_inputs=sample_inputs,
+              train_features=('image',))

@@ -36,6 +36,8 @@ class Task:
     feature_steps: {name: per-device (state, images in [0, 1]) -> features (B, D)}, the
       representations the `representation` evaluator probes (an encoder's codes, a
       discriminator's penultimate layer, InfoGAN's Q); empty: none.
+    train_features: what `train_step` reads of a batch (`image`, `label`); the loop reads
+      and transfers nothing else.
   """
 
   init_state: Callable
@@ -53,3 +55,4 @@ class Task:
   sample_step: Callable | None = None
   encode_step: Callable | None = None
   feature_steps: dict[str, Callable] = dataclasses.field(default_factory=dict)
+  train_features: tuple[str, ...] = ('image', 'label')

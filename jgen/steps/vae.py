@@ -199,4 +199,4 @@ def build_task(config, image_shape) -> Task:
       show_inputs=True, summarize=summarize, progress_keys=('loss',),
       sample_inputs=sample_inputs,
       sample_step=lambda state, z: model.apply({'params': state.params}, z, method='generate'),
-      encode_step=encode, feature_steps={'code': encode})
+      encode_step=encode, feature_steps={'code': encode}, train_features=('image',))
