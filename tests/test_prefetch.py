@@ -1,6 +1,7 @@
 """jgen.data.prefetch: the same batches in the same order, made ahead (on a thread or in
 `next`), errors raised where the batch would have been, and a thread that stops."""
 
+import gc
 import threading
 import time
 
@@ -55,3 +56,13 @@ def test_close_stops_a_producer_waiting_for_room():
   next(prefetcher)
   prefetcher.close()
   assert threading.active_count() == before
+
+
+def test_an_abandoned_prefetcher_stops_its_thread():
+  prefetcher = Prefetcher(iter(range(10**9)), lambda b: b, size=1)
+  next(prefetcher)
+  thread = prefetcher._thread
+  del prefetcher
+  gc.collect()
+  thread.join(timeout=5)
+  assert not thread.is_alive()

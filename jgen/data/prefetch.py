@@ -23,6 +23,30 @@ class _Failure:
     self.error = error
 
 
+def _make(batches, put):
+  """The next device batch, or _DONE, or the _Failure that making it raised."""
+  try:
+    return put(next(batches))
+  except StopIteration:
+    return _DONE
+  except BaseException as e:  # Raised by the `next` that would have returned it.
+    return _Failure(e)
+
+
+def _fill(batches, put, ready: queue.Queue, stop: threading.Event) -> None:
+  """The thread: makes batches into `ready` until the stream ends, fails or is stopped."""
+  while True:
+    item = _make(batches, put)
+    while not stop.is_set():  # Waits for room, checking `stop` every 0.1 s.
+      try:
+        ready.put(item, timeout=0.1)
+        break
+      except queue.Full:
+        continue
+    if stop.is_set() or item is _DONE or isinstance(item, _Failure):
+      return
+
+
 class Prefetcher:
   """Iterates `put(batch)` for the batches of `batches`, `size` ahead.
 
@@ -34,7 +58,7 @@ class Prefetcher:
     threaded: make them on a background thread, instead of in `next`.
 
   An error in `batches` or `put` is raised by the `next` call that would have returned that
-  batch. `close()` stops the thread.
+  batch. `close()` stops the thread, as does dropping the last reference.
   """
 
   def __init__(self, batches: Iterator, put: Callable, size: int = 2, threaded: bool = True):
@@ -45,34 +69,13 @@ class Prefetcher:
     self._ready = collections.deque()
     self._thread = None
     if threaded:
+      # The thread holds no reference to `self`, so an abandoned Prefetcher is collected
+      # and its __del__ stops the thread.
       self._queue = queue.Queue(maxsize=size)
-      self._thread = threading.Thread(target=self._fill, daemon=True, name='jgen-prefetch')
+      self._thread = threading.Thread(target=_fill, args=(batches, put, self._queue,
+                                                          self._stop),
+                                      daemon=True, name='jgen-prefetch')
       self._thread.start()
-
-  def _make(self):
-    """The next device batch, or _DONE, or the _Failure that making it raised."""
-    try:
-      return self._put(next(self._batches))
-    except StopIteration:
-      return _DONE
-    except BaseException as e:  # Raised by the `next` that would have returned it.
-      return _Failure(e)
-
-  def _offer(self, item) -> bool:
-    """Puts `item` in the queue once there is room; False if stopped meanwhile."""
-    while not self._stop.is_set():
-      try:
-        self._queue.put(item, timeout=0.1)
-        return True
-      except queue.Full:
-        continue
-    return False
-
-  def _fill(self) -> None:
-    while True:
-      item = self._make()
-      if not self._offer(item) or item is _DONE or isinstance(item, _Failure):
-        return
 
   def __iter__(self):
     return self
@@ -85,7 +88,7 @@ class Prefetcher:
     else:
       while len(self._ready) <= self._size and not (
           self._ready and (self._ready[-1] is _DONE or isinstance(self._ready[-1], _Failure))):
-        self._ready.append(self._make())
+        self._ready.append(_make(self._batches, self._put))
       item = self._ready.popleft()
     if item is _DONE:
       self.close()
