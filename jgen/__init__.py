@@ -19,6 +19,7 @@ _EXPORTS = {
     'Trainer': 'jgen.train',
     'train_and_evaluate': 'jgen.train',
     'read_metrics': 'jgen.train',
+    'examples_to_reach': 'jgen.train',
     'load_config': 'jgen.config',
     'register_dataset': ('jgen.data', 'register'),
     'register_adversarial_loss': ('jgen.losses', 'register_adversarial'),

@@ -83,6 +83,12 @@ def _write_images(s: Setup, fns: dict, state, examples: dict, writer, step: int)
   writer.write_images(step, {k: v[None] for k, v in pictures.items()})
 
 
+def _row_head(s: Setup, step: int) -> dict[str, int]:
+  """The start of a `metrics.jsonl` row: the step, and the training examples read up to it
+  (the machine-independent measure of training time, as `examples_to_reach` reads it)."""
+  return {'step': step, 'examples': step * s.config.batch_size * s.task.batch_multiplier}
+
+
 def _append_jsonl(path: str, row: dict) -> None:
   if jax.process_index() == 0:
     with open(path, 'a') as f:
@@ -140,7 +146,8 @@ def _log_train(s: Setup, step: int, metrics, steps_per_s: float, writer,
                                'lower the learning rate or check the data')
   writer.write_scalars(step, {f'train/{k}': v for k, v in metrics.items()} | {
       'steps_per_sec': steps_per_s})
-  _append_jsonl(metrics_path, {'step': step} | {f'train/{k}': v for k, v in metrics.items()})
+  _append_jsonl(metrics_path, _row_head(s, step) | {
+      f'train/{k}': v for k, v in metrics.items()})
   logging.info('%s', _progress_line(step, s.config.num_train_steps, losses, steps_per_s))
   return metrics
 
@@ -152,7 +159,7 @@ def _eval_and_show(s: Setup, entries, state, examples, writer, step: int, metric
   logged = evaluators.run(entries, s, state, step=step, final=final, skipped=skipped, sep='/')
   if logged:
     writer.write_scalars(step, logged)
-    _append_jsonl(metrics_path, {'step': step} | logged)
+    _append_jsonl(metrics_path, _row_head(s, step) | logged)
   if fns['image'] and (logged or final):
     _write_images(s, fns, state, examples, writer, step)
   return logged
@@ -179,10 +186,28 @@ def read_metrics(workdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
       for line in f:
         row = json.loads(line)
         for k, v in row.items():
-          if k != 'step':
+          if k not in ('step', 'examples'):
             series.setdefault(k, ([], []))[0].append(row['step'])
             series[k][1].append(v)
   return {k: (np.asarray(steps), np.asarray(values)) for k, (steps, values) in series.items()}
+
+
+def examples_to_reach(workdir: str, metric: str, target: float, *,
+                      lower_is_better: bool = True) -> dict | None:
+  """Time to quality: the first logged step of a run at which `metric` (a `metrics.jsonl`
+  key, e.g. 'test/sq_err_per_image') reached `target`, as {'step', 'examples', 'value'};
+  None if it never did. Examples count every training example read, on all devices."""
+  path = os.path.join(workdir, 'metrics.jsonl')
+  with open(path) as f:
+    for line in f:
+      row = json.loads(line)
+      value = row.get(metric)
+      if value is not None and (value <= target if lower_is_better else value >= target):
+        if 'examples' not in row:
+          raise ValueError(f'{path} has no examples column (written before jgen logged it); '
+                           'multiply the step by the examples per step instead')
+        return {'step': row['step'], 'examples': row['examples'], 'value': value}
+  return None
 
 
 class Trainer:

@@ -35,6 +35,23 @@ def test_smoke_run_learns_without_tensorflow(smoke_run):
   assert losses[max(losses)] < 0.6 * losses[min(losses)]
 
 
+def test_time_to_quality_counts_examples(smoke_run):
+  """Every metrics row carries the examples read so far (step x batch); `examples_to_reach`
+  returns the first row at the target and None where it was never reached."""
+  import jgen
+
+  batch, key = jgen.load_config('configs/ae_mnist.py:smoke').batch_size, 'train/sq_err_per_image'
+  rows = read_metrics(smoke_run)
+  assert rows and all(row['examples'] == row['step'] * batch for row in rows)
+  logged = [row for row in rows if key in row]
+  assert len(logged) >= 3
+  target = sorted(row[key] for row in logged)[1]  # Second best: reached, not only at the end.
+  first = next(row for row in logged if row[key] <= target)
+  assert jgen.examples_to_reach(str(smoke_run), key, target) == {
+      'step': first['step'], 'examples': first['step'] * batch, 'value': first[key]}
+  assert jgen.examples_to_reach(str(smoke_run), key, 0.9 * min(r[key] for r in logged)) is None
+
+
 def test_importing_the_train_loop_imports_no_tensorflow():
   code = ('import sys, jgen.train; print(sorted({m.split(".")[0] for m in sys.modules} & '
           '{"tensorflow", "tensorflow_datasets", "clu"}))')
