@@ -65,6 +65,29 @@ def _downsampled(size: int, times: int) -> int:
   return size
 
 
+def _same_conv(in_channels: int, out_channels: int, kernel_size: int, stride: int,
+               bias: bool = True):
+  """nn.Conv2d with XLA's SAME padding, as jgen's `nn.Conv` pads: per spatial axis of size
+  n, max((ceil(n / stride) - 1) * stride + kernel_size - n, 0) zeros in all, the odd one at
+  the end. PyTorch's `padding` is symmetric: a 3x3 stride-2 convolution of a 28-pixel axis
+  is padded (0, 1) by XLA, so `padding=1` would shift every output pixel by one input pixel.
+  Symmetric cases (a 4x4 stride-2 convolution of an even size) use `padding` itself."""
+  import torch.nn.functional as F
+  from torch import nn
+
+  class SameConv2d(nn.Conv2d):
+    def forward(self, x):
+      pads = []  # F.pad's order: (left, right, top, bottom).
+      for n in (x.shape[-1], x.shape[-2]):
+        total = max((-(-n // stride) - 1) * stride + kernel_size - n, 0)
+        pads += [total // 2, total - total // 2]
+      if pads[0] == pads[1] and pads[2] == pads[3]:
+        return F.conv2d(x, self.weight, self.bias, self.stride, (pads[2], pads[0]))
+      return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride)
+
+  return SameConv2d(in_channels, out_channels, kernel_size, stride, bias=bias)
+
+
 def mlp_encoder(image_shape, hidden_sizes, out_dim: int, activation: str = 'relu'):
   """jgen's `Encoder`: flatten, Dense + activation per hidden size, a linear code layer."""
   from torch import nn
@@ -90,13 +113,13 @@ def mlp_decoder(image_shape, hidden_sizes, latent_dim: int, activation: str = 'r
 
 
 def conv_encoder(image_shape, features, out_dim: int, activation: str = 'relu'):
-  """jgen's `ConvEncoder`: 3x3 stride-2 convolutions (SAME: padding 1), a linear code."""
+  """jgen's `ConvEncoder`: 3x3 stride-2 SAME convolutions (`_same_conv`), a linear code."""
   from torch import nn
 
   height, width, channels = image_shape
   layers, c = [], channels
   for f in features:
-    layers += [nn.Conv2d(c, f, 3, 2, 1), _activation(activation)]
+    layers += [_same_conv(c, f, 3, 2), _activation(activation)]
     c = f
   n = len(features)
   return nn.Sequential(*layers, nn.Flatten(),
@@ -106,7 +129,9 @@ def conv_encoder(image_shape, features, out_dim: int, activation: str = 'relu'):
 def conv_decoder(image_shape, features, latent_dim: int, activation: str = 'relu'):
   """jgen's `ConvDecoder`: Dense to the smallest map, then per feature count (reversed) a
   3x3 convolution to 4x the channels + pixel shuffle (sub-pixel upsampling), a 3x3 logits
-  convolution, cropped to the image."""
+  convolution, cropped to the image. (PixelShuffle reads channel c * 4 + phase where jgen's
+  depth_to_space reads phase * C + c: the same layer up to an order of the convolution's
+  output channels, which bench/twin_weights.py maps.)"""
   import torch
   from torch import nn
 
@@ -203,15 +228,16 @@ def mlp_gan(image_shape, generator_sizes=(1200, 1200), discriminator_sizes=(240,
 
 
 def _norm(kind: str, channels: int, conv: bool):
-  """jgen.models.gans._norm: batch norm (momentum 0.1 = jgen's decay 0.9), layer norm over
-  all of an example's features with per-channel scale and bias (GroupNorm with one group,
-  as jgen's nn.LayerNorm(reduction_axes=(1, 2, 3))), or nothing."""
+  """jgen.models.gans._norm: batch norm (momentum 0.1 = jgen's decay 0.9; epsilon 1e-5 on
+  both sides), layer norm over all of an example's features with per-channel scale and bias
+  (GroupNorm with one group, as jgen's nn.LayerNorm(reduction_axes=(1, 2, 3))) and Flax's
+  epsilon 1e-6 (PyTorch's default is 1e-5), or nothing."""
   from torch import nn
 
   if kind == 'batch':
     return (nn.BatchNorm2d if conv else nn.BatchNorm1d)(channels, momentum=0.1)
   if kind == 'layer':
-    return nn.GroupNorm(1, channels) if conv else nn.LayerNorm(channels)
+    return nn.GroupNorm(1, channels, eps=1e-6) if conv else nn.LayerNorm(channels, eps=1e-6)
   if kind == 'none':
     return nn.Identity()
   raise ValueError(f'unknown norm {kind!r}')
@@ -241,7 +267,11 @@ def conv_gan(image_shape, *, features=64, num_resamples=0, kernel_size=4, latent
     while size > 7:
       size, n = -(-size // 2), n + 1
     n = max(n, 1)
-  k, pad = kernel_size, kernel_size // 2 - 1  # SAME stride-2 convolutions, exact 2x upsampling.
+  if kernel_size % 2:
+    raise ValueError(f'the torch twins need an even kernel_size, got {kernel_size}')
+  # Transposed convolutions: padding k/2 - 1 upsamples exactly 2x, as jgen's (whose kernel
+  # is PyTorch's flipped; bench/twin_weights.py maps it).
+  k, pad = kernel_size, kernel_size // 2 - 1
   d_norm = discriminator_norm or norm
   base_h, base_w = _downsampled(height, n), _downsampled(width, n)
   width0 = features * 2 ** (n - 1)
@@ -275,7 +305,7 @@ def conv_gan(image_shape, *, features=64, num_resamples=0, kernel_size=4, latent
       layers, c, h, w = [], channels, height, width
       for i in range(n):
         f = features * 2 ** i
-        layers.append(nn.Conv2d(c, f, k, 2, pad, bias=bias or i == 0))
+        layers.append(_same_conv(c, f, k, 2, bias=bias or i == 0))
         if i > 0:
           layers.append(_norm(d_norm, f, True))
         layers.append(nn.LeakyReLU(leak))

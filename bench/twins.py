@@ -95,7 +95,15 @@ def _torch_adversarial(name: str):
 
 
 class TorchStep:
-  """The PyTorch twin of one config: models, optimizers, a device batch and one step."""
+  """The PyTorch twin of one config: models, optimizers, a device batch and one step.
+
+  The losses are methods of explicit inputs and noise: `autoencoder_loss(inputs, target)`,
+  `vae_loss(x, eps)`, `d_loss(real, fake, category, code, mix)`, `g_loss(fake, category,
+  code)` (and their parts `generate`, `discriminate`, `info_loss`, `gradient_penalty`); a
+  step draws its noise on the device and calls them, so tests/test_twins.py, which checks
+  them against jgen's losses on jgen's weights (bench/twin_weights.py), checks what `run`
+  times.
+  """
 
   def __init__(self, config, shape, device: str, dtype: str, *, compile_nets: bool = False,
                fused_adam: bool = True):
@@ -118,17 +126,20 @@ class TorchStep:
     if family == 'autoencoder':
       self._place(*torch_models.autoencoder(config.model, shape))
       self.opts = [self._adam(self._params(self.nets), config.optimizer)]
-      self._step = self._autoencoder_step(config, shape)
+      self._setup_autoencoder(config)
+      self._step = self._autoencoder_step
     elif family == 'vae':
       self._place(*torch_models.vae(config.model, shape))
       self.opts = [self._adam(self._params(self.nets), config.optimizer)]
-      self._step = self._vae_step(config)
+      self._setup_vae(config)
+      self._step = self._vae_step
     elif family == 'gan':
       g, d, self.latent = torch_models.gan(config.model, shape)
       self._place(g, d)
       self.opts = [self._adam(g.parameters(), config.g_optimizer),
                    self._adam(d.parameters(), config.d_optimizer)]
-      self._step = self._gan_step(config)
+      self._setup_gan(config)
+      self._step = self._gan_step
     else:
       raise ValueError(f'no torch twin of family {family!r}')
 
@@ -171,154 +182,204 @@ class TorchStep:
     index = torch.arange(b, device=x.device)[:, None, None]
     return padded[index, rows, cols].permute(0, 3, 1, 2)
 
-  def _autoencoder_step(self, config, shape):
+  # --- Autoencoders ------------------------------------------------------------------------
+
+  def _setup_autoencoder(self, config):
+    self.max_shift = config.augment.max_shift
+    self.corruption = config.corrupt.name if config.corrupt.train else 'none'
+    self.corruption_level = config.corrupt.level
+    if self.corruption not in ('none', 'masking', 'gaussian'):
+      raise ValueError(f'no torch twin of corruption {self.corruption!r}')
+    self.loss_name = config.loss
+    if self.loss_name not in ('bce', 'mse', 'l1'):
+      raise ValueError(f'no torch twin of loss {self.loss_name!r}')
+
+  def corrupt(self, x):
+    """jgen.corrupt's training corruption of images in [0, 1], drawn here (`none`: x)."""
+    torch = self.torch
+    if self.corruption == 'masking':  # Each pixel kept with probability 1 - level.
+      return x * (torch.rand_like(x) >= self.corruption_level)
+    if self.corruption == 'gaussian':
+      return (x + self.corruption_level * torch.randn_like(x)).clamp(0, 1)
+    return x
+
+  def autoencoder_loss(self, inputs, target):
+    """jgen's autoencoder loss (jgen.losses.reconstruction, `config.loss`): the decoder's
+    logits of `inputs` against `target` (NCHW, [0, 1]), summed per image, batch mean."""
     torch = self.torch
     F = torch.nn.functional
     enc, dec = self.nets
+    with self._cast():
+      logits = dec(enc(inputs))
+    logits = logits.float()
+    if self.loss_name == 'bce':
+      per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction='none')
+    elif self.loss_name == 'mse':
+      per_pixel = (torch.sigmoid(logits) - target) ** 2
+    else:
+      per_pixel = (torch.sigmoid(logits) - target).abs()
+    return per_pixel.flatten(1).sum(1).mean()
+
+  def _autoencoder_step(self):
+    x = self._shift(self.real, self.max_shift) if self.max_shift else self.real
+    loss = self.autoencoder_loss(self.corrupt(x), x)
     opt = self.opts[0]
-    shift = config.augment.max_shift
-    corrupt = config.corrupt.name if config.corrupt.train else 'none'
-    level = config.corrupt.level
-    if corrupt not in ('none', 'masking', 'gaussian'):
-      raise ValueError(f'no torch twin of corruption {corrupt!r}')
-    loss_name = config.loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
 
-    def loss_fn(logits, x):
-      if loss_name == 'bce':
-        per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction='none')
-      elif loss_name == 'mse':
-        per_pixel = (torch.sigmoid(logits) - x) ** 2
-      elif loss_name == 'l1':
-        per_pixel = (torch.sigmoid(logits) - x).abs()
-      else:
-        raise ValueError(f'no torch twin of loss {loss_name!r}')
-      return per_pixel.flatten(1).sum(1).mean()
+  # --- VAEs --------------------------------------------------------------------------------
 
-    def step():
-      x = self._shift(self.real, shift) if shift else self.real
-      inputs = x
-      if corrupt == 'masking':
-        inputs = x * (torch.rand_like(x) >= level)
-      elif corrupt == 'gaussian':
-        inputs = (x + level * torch.randn_like(x)).clamp(0, 1)
-      with self._cast():
-        logits = dec(enc(inputs))
-      loss = loss_fn(logits.float(), x)
-      opt.zero_grad(set_to_none=True)
-      loss.backward()
-      opt.step()
+  def _setup_vae(self, config):
+    self.latent_dim = config.model.latent_dim
+    self.beta, self.kl_warmup_steps = config.vae.beta, config.vae.kl_warmup_steps
+    self.binarize = config.vae.binarize
+    self.vae_steps = 0
 
-    return step
+  def kl_weight(self, step: int) -> float:
+    """jgen.steps.vae.kl_weight: beta, ramped up over `kl_warmup_steps`."""
+    if self.kl_warmup_steps <= 0:
+      return self.beta
+    return self.beta * min(1.0, (step + 1.0) / self.kl_warmup_steps)
 
-  def _vae_step(self, config):
+  def vae_loss(self, x, eps, kl_weight: float | None = None):
+    """jgen's VAE loss: -log p(x|z) (Bernoulli) + kl_weight (default beta) * KL(q(z|x) ||
+    N(0, I)), batch mean, with z = mean + exp(log_var / 2) * eps; x NCHW, eps (B, latent)."""
     torch = self.torch
     F = torch.nn.functional
     enc, dec = self.nets
-    opt = self.opts[0]
-    latent_dim, beta = config.model.latent_dim, config.vae.beta
-    binarize = config.vae.binarize
+    weight = self.beta if kl_weight is None else kl_weight
+    with self._cast():
+      h = enc(x).float()
+      mean, log_var = h[:, :self.latent_dim], h[:, self.latent_dim:]
+      z = mean + torch.exp(0.5 * log_var) * eps
+      logits = dec(z).float()
+    log_lik = (x * logits - F.softplus(logits)).flatten(1).sum(1)
+    kl = 0.5 * (mean ** 2 + log_var.exp() - 1 - log_var).sum(-1)
+    return (weight * kl - log_lik).mean()
 
-    def step():
-      x = torch.bernoulli(self.real) if binarize else self.real
-      eps = torch.randn(x.shape[0], latent_dim, device=x.device)
-      with self._cast():
-        h = enc(x).float()
-        mean, log_var = h[:, :latent_dim], h[:, latent_dim:]
-        z = mean + torch.exp(0.5 * log_var) * eps
-        logits = dec(z).float()
-      log_lik = (x * logits - F.softplus(logits)).flatten(1).sum(1)
-      kl = 0.5 * (mean ** 2 + log_var.exp() - 1 - log_var).sum(-1)
-      loss = (beta * kl - log_lik).mean()
-      opt.zero_grad(set_to_none=True)
-      loss.backward()
-      opt.step()
-
-    return step
-
-  def _gan_step(self, config):
+  def _vae_step(self):
     torch = self.torch
-    F = torch.nn.functional
-    g, d = self.nets
-    opt_g, opt_d = self.opts
+    x = torch.bernoulli(self.real) if self.binarize else self.real
+    eps = torch.randn(x.shape[0], self.latent_dim, device=x.device)
+    loss = self.vae_loss(x, eps, self.kl_weight(self.vae_steps))
+    opt = self.opts[0]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    self.vae_steps += 1
+
+  # --- GANs --------------------------------------------------------------------------------
+
+  def _setup_gan(self, config):
     gan = config.gan
     if not gan.reuse_fakes:
       raise ValueError('the torch twins reuse the last fakes for the G update')
-    d_loss_fn, g_loss_fn = _torch_adversarial(gan.loss)
-    n_critic, b = gan.n_critic, config.batch_size
-    penalty, weight = gan.penalty, gan.penalty_weight
-    if penalty not in ('', 'gradient_penalty'):
-      raise ValueError(f'no torch twin of penalty {penalty!r}')
+    self.d_adversarial, self.g_adversarial = _torch_adversarial(gan.loss)
+    self.n_critic, self.micro_batch = gan.n_critic, config.batch_size
+    self.penalty, self.penalty_weight = gan.penalty, gan.penalty_weight
+    if self.penalty not in ('', 'gradient_penalty'):
+      raise ValueError(f'no torch twin of penalty {self.penalty!r}')
+    self.info_weights = (gan.info_weight, gan.info_continuous_weight)
+    self.g_params = list(self.nets[0].parameters())
+    self.ema = [p.detach().clone() for p in self.g_params]
+    self.ema_decay = gan.ema_decay
+    self.gan_steps = 0
+
+  def sample_latent(self, b: int):
+    """(z, category, code) as jgen.models.sample_latent draws them: noise, then InfoGAN's
+    one-hot category and continuous codes on [-1, 1] (None where the model has none)."""
+    torch = self.torch
     noise_dim, noise, categories, continuous = self.latent
-    w_cat, w_code = gan.info_weight, gan.info_continuous_weight
-    g_params = list(g.parameters())
-    ema = [p.detach().clone() for p in g_params]
-    ema_decay = gan.ema_decay
-    counter = [0]
     device = self.device
+    if noise == 'uniform':
+      parts = [torch.rand(b, noise_dim, device=device) * 2 - 1]
+    else:
+      parts = [torch.randn(b, noise_dim, device=device)]
+    category = code = None
+    if categories:
+      category = torch.randint(0, categories, (b,), device=device)
+      parts.append(torch.nn.functional.one_hot(category, categories).float())
+    if continuous:
+      code = torch.rand(b, continuous, device=device) * 2 - 1
+      parts.append(code)
+    return torch.cat(parts, 1), category, code
 
-    def sample_latent():
-      if noise == 'uniform':
-        parts = [torch.rand(b, noise_dim, device=device) * 2 - 1]
-      else:
-        parts = [torch.randn(b, noise_dim, device=device)]
-      category = code = None
-      if categories:
-        category = torch.randint(0, categories, (b,), device=device)
-        parts.append(F.one_hot(category, categories).float())
-      if continuous:
-        code = torch.rand(b, continuous, device=device) * 2 - 1
-        parts.append(code)
-      return torch.cat(parts, 1), category, code
+  def generate(self, z):
+    """G's images (NCHW, [-1, 1]) of latents z, in training mode."""
+    with self._cast():
+      return self.nets[0](z)
 
-    def info_loss(out, category, code):
-      loss = 0.0
-      if out[1] is not None:
-        loss = loss + w_cat * F.cross_entropy(out[1].float(), category)
-      if out[2] is not None:
-        loss = loss + w_code * (0.5 * (out[2].float() - code) ** 2).sum(-1).mean()
-      return loss
+  def discriminate(self, x):
+    """D's (logits, code_logits or None, code_mean or None) of images x, as float32."""
+    with self._cast():
+      out = self.nets[1](x)
+    return tuple(None if o is None else o.float() for o in out)
 
-    def gradient_penalty(real, fake):
-      mix = torch.rand(b, 1, 1, 1, device=device)
-      x_hat = (mix * real + (1 - mix) * fake).requires_grad_(True)
-      with self._cast():
-        critic = d(x_hat)[0].float()
-      (grads,) = torch.autograd.grad(critic.sum(), x_hat, create_graph=True)
-      norm = torch.sqrt(grads.float().pow(2).flatten(1).sum(1) + 1e-12)
-      return ((norm - 1) ** 2).mean()
+  def info_loss(self, out, category, code):
+    """InfoGAN's Q loss (jgen.steps.gan._info_loss) of D's outputs: the categorical code's
+    cross-entropy, the continuous codes' unit-variance Gaussian negative log-likelihood."""
+    F = self.torch.nn.functional
+    w_cat, w_code = self.info_weights
+    loss = 0.0
+    if out[1] is not None:
+      loss = loss + w_cat * F.cross_entropy(out[1], category)
+    if out[2] is not None:
+      loss = loss + w_code * (0.5 * (out[2] - code) ** 2).sum(-1).mean()
+    return loss
 
-    def step():
-      images = (self.real * 2 - 1).view(b, n_critic, *self.real.shape[1:])
-      for i in range(n_critic):
-        real = images[:, i]
-        last = i == n_critic - 1
-        z, category, code = sample_latent()
-        with torch.set_grad_enabled(last), self._cast():  # Only the last fakes train G.
-          fake = g(z)
-        detached = fake.detach()
-        with self._cast():
-          out_real, out_fake = d(real), d(detached)
-        loss = d_loss_fn(out_real[0].float(), out_fake[0].float()).mean()
-        if penalty:
-          loss = loss + weight * gradient_penalty(real, detached)
-        loss = loss + info_loss(out_fake, category, code)
-        opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_d.step()
-      with self._cast():
-        out = d(fake)
-      g_loss = g_loss_fn(out[0].float()).mean() + info_loss(out, category, code)
-      grads = torch.autograd.grad(g_loss, g_params)  # G's gradients only, as jgen's update.
-      for p, grad in zip(g_params, grads, strict=True):
-        p.grad = grad
-      opt_g.step()
-      t = counter[0]
-      decay = min(ema_decay, (1.0 + t) / (10.0 + t))
-      with torch.no_grad():
-        torch._foreach_lerp_(ema, g_params, 1.0 - decay)
-      counter[0] += 1
+  def gradient_penalty(self, real, fake, mix):
+    """WGAN-GP's (||grad D(x_hat)|| - 1)^2, batch mean, at x_hat = mix * real + (1 - mix) *
+    fake with mixing coefficients `mix` (B,), as jgen.losses.gradient_penalty."""
+    torch = self.torch
+    mix = mix.view(-1, *([1] * (real.dim() - 1)))
+    x_hat = (mix * real + (1 - mix) * fake.detach()).requires_grad_(True)
+    critic = self.discriminate(x_hat)[0]
+    (grads,) = torch.autograd.grad(critic.sum(), x_hat, create_graph=True)
+    norm = torch.sqrt(grads.float().pow(2).flatten(1).sum(1) + 1e-12)
+    return ((norm - 1) ** 2).mean()
 
-    return step
+  def d_loss(self, real, fake, category=None, code=None, mix=None):
+    """D's loss (jgen's `GANSteps.d_update`): the adversarial loss of real images and fakes
+    (NCHW, [-1, 1]; the fakes detached), + penalty_weight * the gradient penalty at `mix`,
+    + the Q loss of the fakes' codes."""
+    fake = fake.detach()
+    out_real, out_fake = self.discriminate(real), self.discriminate(fake)
+    loss = self.d_adversarial(out_real[0], out_fake[0]).mean()
+    if self.penalty:
+      loss = loss + self.penalty_weight * self.gradient_penalty(real, fake, mix)
+    return loss + self.info_loss(out_fake, category, code)
+
+  def g_loss(self, fake, category=None, code=None):
+    """G's loss (jgen's `GANSteps.g_update`) of its fakes through D: adversarial + Q loss."""
+    out = self.discriminate(fake)
+    return self.g_adversarial(out[0]).mean() + self.info_loss(out, category, code)
+
+  def _gan_step(self):
+    torch = self.torch
+    b, n_critic = self.micro_batch, self.n_critic
+    opt_g, opt_d = self.opts
+    images = (self.real * 2 - 1).view(b, n_critic, *self.real.shape[1:])
+    for i in range(n_critic):
+      real = images[:, i]
+      z, category, code = self.sample_latent(b)
+      with torch.set_grad_enabled(i == n_critic - 1):  # Only the last fakes train G.
+        fake = self.generate(z)
+      mix = torch.rand(b, device=self.device) if self.penalty else None
+      loss = self.d_loss(real, fake, category, code, mix)
+      opt_d.zero_grad(set_to_none=True)
+      loss.backward()
+      opt_d.step()
+    g_loss = self.g_loss(fake, category, code)
+    grads = torch.autograd.grad(g_loss, self.g_params)  # G's gradients only, as jgen's update.
+    for p, grad in zip(self.g_params, grads, strict=True):
+      p.grad = grad
+    opt_g.step()
+    t = self.gan_steps
+    decay = min(self.ema_decay, (1.0 + t) / (10.0 + t))
+    with torch.no_grad():
+      torch._foreach_lerp_(self.ema, self.g_params, 1.0 - decay)
+    self.gan_steps += 1
 
   def count_flops(self) -> float | None:
     try:
