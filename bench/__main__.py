@@ -213,7 +213,8 @@ def _markdown(report: dict, chart_rel: str | None) -> str:
       '',
       '| family | config | ex/step | jgen ex/s median (min-max) | PyTorch eager | '
       'torch.compile | jgen / eager | jgen / compile | GFLOP/step XLA (matmul) | jgen GFLOP/s '
-      '| % of peak | compile s jgen / torch.compile | peak (held) MB jgen / eager | XLA MB | params |',
+      '| % of peak | compile s jgen / torch.compile | peak (held) MB jgen / eager | XLA MB '
+      '| params |',
       '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for row in report['rows']:
