@@ -26,6 +26,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.augment = ml_collections.ConfigDict()
   config.augment.max_shift = 0  # Random translation of training images, in pixels.
+  config.augment.shift_prob = 1.0  # The chance that an image is translated at all.
 
   # Input corruption of a denoising autoencoder (jgen/corrupt.py); the target stays clean.
   config.corrupt = ml_collections.ConfigDict()

@@ -4,15 +4,31 @@ import jax
 import jax.numpy as jnp
 
 
-def random_shift(images: jax.Array, keys: jax.Array, max_shift: int) -> jax.Array:
+def check_shift(max_shift: int, probability: float) -> None:
+  """One line naming the bad field, before any work (a config's `augment`)."""
+  from jgen.registry import ConfigError
+
+  if max_shift < 0:
+    raise ConfigError(f'augment.max_shift is {max_shift}; use 0 (none) or more pixels')
+  if not 0.0 <= probability <= 1.0:
+    raise ConfigError(f'augment.shift_prob is {probability}; use a probability in [0, 1]')
+
+
+def random_shift(images: jax.Array, keys: jax.Array, max_shift: int,
+                 probability: float = 1.0) -> jax.Array:
   """Translates each image by up to `max_shift` pixels in each direction, zero-filled.
 
   Args:
     images: (B, H, W, C).
     keys: (B,) PRNG keys, one per example (see `parallel.example_keys`).
     max_shift: the largest shift in pixels; 0 returns `images` unchanged.
+    probability: the chance that an image is shifted at all (each offset pair, (0, 0)
+      included, is drawn uniformly if it is); 1 draws exactly what it did before the
+      argument existed.
   """
-  if max_shift == 0:
+  if not 0.0 <= probability <= 1.0:
+    raise ValueError(f'shift probability {probability} is not in [0, 1]')
+  if max_shift == 0 or probability == 0.0:
     return images
   k = max_shift
   _, h, w, c = images.shape
@@ -20,6 +36,9 @@ def random_shift(images: jax.Array, keys: jax.Array, max_shift: int) -> jax.Arra
 
   def one(image, key):
     dy, dx = jax.random.randint(key, (2,), 0, 2 * k + 1)
+    if probability < 1.0:
+      shifted = jax.random.bernoulli(jax.random.fold_in(key, 1), probability)
+      dy, dx = jnp.where(shifted, dy, k), jnp.where(shifted, dx, k)
     return jax.lax.dynamic_slice(image, (dy, dx, 0), (h, w, c))
 
   return jax.vmap(one)(padded, keys)

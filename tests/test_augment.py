@@ -2,8 +2,11 @@
 
 import jax
 import numpy as np
+import pytest
 
+from jgen import augment
 from jgen.augment import random_shift
+from jgen.registry import ConfigError
 
 
 def _np_shift(image, dy, dx):
@@ -33,3 +36,26 @@ def test_zero_shift_is_identity():
   images = np.ones((2, 4, 4, 1), np.float32)
   keys = jax.vmap(jax.random.PRNGKey)(np.arange(2))
   np.testing.assert_array_equal(random_shift(images, keys, 0), images)
+
+
+def test_shift_probability_leaves_the_rest_unshifted():
+  """With probability p an image is shifted (by a uniform offset, (0, 0) among them), else
+  left as it is: 1 - p + p/9 of the images come out unmoved for max_shift 1. p = 1 draws
+  what the two-argument call draws."""
+  rng = np.random.default_rng(0)
+  n = 3000
+  images = rng.uniform(size=(n, 6, 6, 1)).astype(np.float32)
+  keys = jax.vmap(jax.random.PRNGKey)(np.arange(n))
+  np.testing.assert_array_equal(random_shift(images, keys, 1, 1.0), random_shift(images, keys, 1))
+  for p in (0.0, 0.3, 0.8):
+    out = np.asarray(random_shift(images, keys, 1, p))
+    unmoved = (out == images).reshape(n, -1).all(1).mean()
+    want = 1 - p + p / 9
+    assert abs(unmoved - want) < 4 * np.sqrt(want * (1 - want) / n) + 1e-9, (p, unmoved, want)
+
+
+def test_bad_shift_fields_are_one_config_error():
+  with pytest.raises(ConfigError, match='augment.shift_prob'):
+    augment.check_shift(1, 1.5)
+  with pytest.raises(ConfigError, match='augment.max_shift'):
+    augment.check_shift(-1, 1.0)

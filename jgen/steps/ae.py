@@ -34,7 +34,7 @@ def _apply_train(model, params, images, keys, per_example_rng: bool):
   return jax.vmap(one)(images, keys)
 
 
-def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
+def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0, shift_prob: float = 1.0,
                     per_example_rng: bool = True, corruption: str = 'none',
                     corruption_level: float = 0.0, dtype=jnp.float32) -> Callable:
   """Returns the per-device train step of an autoencoder.
@@ -44,6 +44,7 @@ def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
     loss_fn: a reconstruction loss, (*, logits, targets) -> per-example loss.
     max_shift: random translation of each training image by up to this many pixels (the
       target is the translated image too); 0 for none.
+    shift_prob: the chance that an image is translated at all.
     per_example_rng: whether the model draws randomness (dropout) in training.
     corruption: a `jgen.corrupt` name: the model sees the (shifted) images corrupted so,
       and reconstructs the clean ones (a denoising autoencoder); 'none' for a plain one.
@@ -67,7 +68,7 @@ def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0,
     keys = parallel.example_keys(key, batch['image'].shape[0])
     split = jax.vmap(lambda k: jax.random.split(k, num_keys), out_axes=1)(keys)
     shift_keys, dropout_keys = split[0], split[1]
-    images = augment.random_shift(batch['image'], shift_keys, max_shift)
+    images = augment.random_shift(batch['image'], shift_keys, max_shift, shift_prob)
     inputs = images
     if num_keys == 3:
       inputs = corrupt.corrupt(images, split[2], corruption, corruption_level)
@@ -143,7 +144,9 @@ def build_task(config, image_shape):
 
   name, level = config.corrupt.name, config.corrupt.level
   corrupt.check(name, level)  # Before any work: a bad name or level is one error line.
+  augment.check_shift(config.augment.max_shift, config.augment.get('shift_prob', 1.0))
   train_step = make_train_step(model, loss_fn, max_shift=config.augment.max_shift,
+                               shift_prob=config.augment.get('shift_prob', 1.0),
                                per_example_rng=config.model.get('dropout', 0.0) > 0,
                                corruption=name if config.corrupt.train else 'none',
                                corruption_level=level,
