@@ -7,12 +7,12 @@ r"""The benchmark suite: every model family's train step, jgen against PyTorch, 
 For each family (its MNIST config, float32, the config's batch size) it measures:
 
 * examples/s of the full train step, jgen (`bench.twins.JgenStep`: the step run.py
-  compiles) against its PyTorch twin (`bench.twins.TorchStep`: same architecture,
-  initialisation scheme, loss and optimizer; `tests/test_twins.py` checks parameter counts
-  and losses on shared weights) in eager mode, and with its networks under `torch.compile`
-  (the optimizer step stays eager). The three run interleaved in rounds in this one
-  process, each round rotating who goes first; min, median and max over rounds, and the
-  ratio of medians (above 1: jgen faster);
+  compiles) against its PyTorch twin (`bench.twins.TorchStep`: same architecture, loss
+  and optimizer, starting from jgen's initial weights (bench/twin_weights.py);
+  `tests/test_twins.py` checks parameter counts and losses on shared weights) in eager
+  mode, and with its networks under `torch.compile` (the optimizer step stays eager). The
+  three run interleaved in rounds in this one process, each round rotating who goes
+  first; min, median and max over rounds, and the ratio of medians (above 1: jgen faster);
 * FLOP/s: XLA's cost analysis of jgen's compiled step (every op, elementwise included) times
   its median steps/s, against this machine's matrix-product peak (bench/peak.py, measured
   at the start of the run); beside it the matrix-product FLOPs alone (PyTorch's
@@ -112,7 +112,7 @@ def _steps_per_round(run, round_s: float) -> int:
 
 def _time_family(config, shape, args) -> dict:
   """Builds and warms the three sides, then interleaved rounds: {side: figures}."""
-  from bench import twins
+  from bench import twin_weights, twins
 
   res, live = {}, {}
   start = time.perf_counter()
@@ -131,6 +131,8 @@ def _time_family(config, shape, args) -> dict:
       twin = twins.TorchStep(config, shape, 'cpu', 'float32',
                              compile_nets=side == 'torch_compile')
       res[side] = {'params': twin.params, 'examples': twin.examples}
+      if 'jgen' in live:  # The same initialisation: jgen's initial weights, before any step.
+        twin_weights.load(twin, config, shape, live['jgen'].state)
       if side == 'torch':
         res[side]['flops'] = twin.count_flops()
       t = time.perf_counter()
