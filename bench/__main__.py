@@ -2,7 +2,7 @@ r"""The benchmark suite: every model family's train step, jgen against PyTorch, 
 
   pip install -e '.[bench]'
   python -m bench                                   # everything; writes docs/performance.md
-  python -m bench --families ae,dcgan --rounds 5 --out /tmp/perf.md --nomemory
+  python -m bench --families ae,dcgan --rounds 5 --out /tmp/perf.md --no-memory
 
 For each family (its MNIST config, float32, the config's batch size) it measures:
 
