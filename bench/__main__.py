@@ -191,7 +191,7 @@ def _fmt(x, digits=0) -> str:
 
 def _rate(r: dict) -> str:
   if 'median' not in r:
-    return f"n/a ({r['error']})" if 'error' in r else '-'
+    return f"n/a ({r['error'][:60]})" if 'error' in r else '-'
   return f"{_fmt(r['median'])} ({_fmt(r['min'])}-{_fmt(r['max'])})"
 
 
@@ -325,7 +325,7 @@ def main(argv=None):
       'cpu': _cpu_name(), 'cores': os.cpu_count(), 'jax': jax.__version__,
       'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
       'python': platform.python_version(), 'rounds': args.rounds, 'round_s': args.round_s,
-      'command': 'python -m bench ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+      'command': ' '.join(['python -m bench', *(argv if argv is not None else sys.argv[1:])]),
   }}
   print('matrix-product peak ...', flush=True)
   report['peak'] = peak.measure()
