@@ -122,6 +122,35 @@ def test_upsampling_layers_are_exactly_conv_transpose(layer, kernel_size, featur
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * np.abs(b).max())
 
 
+
+@pytest.mark.parametrize('kernel_size, size', [(4, (28, 28)), (4, (7, 9)), (3, (14, 14)),
+                                               (5, (5, 6)), (2, (6, 7))])
+@pytest.mark.parametrize('cpu', [True, False], ids=['cpu_path', 'accelerator_path'])
+def test_strided_conv_is_exactly_nn_conv_to_second_order(kernel_size, size, cpu, monkeypatch):
+  """ConvStride2 is nn.Conv(strides 2, SAME): same parameters and values, and the same
+  gradients of a loss that contains the input gradient (a gradient penalty), so its custom
+  input gradient is differentiated correctly in turn."""
+  monkeypatch.setattr(layers, 'on_cpu', lambda: cpu)
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, *size, 5))
+  ours = layers.ConvStride2(8, kernel_size)
+  theirs = nn.Conv(8, (kernel_size,) * 2, strides=(2, 2), padding='SAME')
+  params = jax.tree.map(lambda p: p + 0.1, ours.init(jax.random.PRNGKey(1), x))
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape,
+                                                         theirs.init(jax.random.PRNGKey(1), x))
+  np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), rtol=1e-5,
+                             atol=1e-5)
+
+  def penalised(mod):
+    def loss(p, x):
+      critic = lambda x: jnp.tanh(mod.apply(p, x)).sum()  # noqa: E731
+      return (jax.grad(critic)(x) ** 2).sum() + critic(x)
+    return loss
+
+  g_ours = jax.grad(penalised(ours), argnums=(0, 1))(params, x)
+  g_theirs = jax.grad(penalised(theirs), argnums=(0, 1))(params, x)
+  for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_theirs), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
 def test_materialized_cotangent_is_bit_identical():
   """The transposed convolution's backward passes its cotangent through a product with the
   identity (so XLA computes it once); that must not change a bit of it."""

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from jgen.models.layers import (
   BatchNorm,
+  ConvStride2,
   ConvTransposeStride2,
   SubPixelConvTranspose,
   downsampled_size,
@@ -228,11 +229,12 @@ class ConvDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
     h = x
-    k = (self.kernel_size, self.kernel_size)
     bias = self.norm != 'batch'  # Batch norm removes a bias (and Adam would chase its noise).
     for i in range(self.num_downsamples):
-      h = nn.Conv(self.features * 2 ** i, k, strides=(2, 2), padding='SAME',
-                  use_bias=bias or i == 0, kernel_init=DCGAN_INIT)(h)
+      # nn.Conv(..., strides=(2, 2), padding='SAME') by its parameter names, whose input
+      # gradient differentiates fast on CPU (a gradient penalty's second derivative).
+      h = ConvStride2(self.features * 2 ** i, self.kernel_size, use_bias=bias or i == 0,
+                      kernel_init=DCGAN_INIT, name=f'Conv_{i}')(h)
       if i > 0:
         h = _norm(self.norm, train, self.axis_name)(h)
       h = nn.leaky_relu(h, self.leak)

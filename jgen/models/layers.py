@@ -226,6 +226,74 @@ class ConvTransposeStride2(_ConvTranspose2x):
     return self._add_bias(fn(x, kernel.astype(x.dtype), padding=((k // 2, k // 2),) * 2))
 
 
+
+def same_padding(size: int, kernel_size: int, stride: int) -> tuple[int, int]:
+  """The (low, high) padding of `padding='SAME'` along one dimension (XLA's and Flax's)."""
+  total = max((-(-size // stride) - 1) * stride + kernel_size - size, 0)
+  return total // 2, total - total // 2
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_stride2(x: jax.Array, kernel: jax.Array, padding) -> jax.Array:
+  """A stride-2 NHWC convolution whose input gradient is `conv_transpose_stride2`.
+
+  Values and the kernel gradient are lax's own, and so is the input gradient's value: it
+  is the transposed convolution with the flipped, channel-swapped kernel. What changes is
+  how that input gradient is differentiated in turn, as a gradient penalty (WGAN-GP, R1)
+  does: through `conv_transpose_stride2`'s gradients, ordinary stride-2 convolutions,
+  instead of the kernel gradient of an input-dilated convolution, which XLA:CPU runs on a
+  slow path.
+
+  Args:
+    x: (B, H, W, Cin).
+    kernel: (kh, kw, Cin, Cout).
+    padding: ((top, bottom), (left, right)), a hashable tuple.
+  """
+  return _conv_stride2(x, kernel, padding)
+
+
+def _conv_stride2_fwd(x, kernel, padding):
+  return _conv_stride2(x, kernel, padding), (x, kernel)
+
+
+def _conv_stride2_bwd(padding, residuals, g):
+  x, kernel = residuals
+  kh, kw = kernel.shape[:2]
+  (top, bottom), (left, right) = padding
+  # The transposed convolution's padding of the dilated cotangent, with the high side
+  # widened by the input rows (columns) that no window reached.
+  extra = [x.shape[1 + d] + p[0] + p[1] - k - 2 * (g.shape[1 + d] - 1)
+           for d, (p, k) in enumerate(((padding[0], kh), (padding[1], kw)))]
+  t_padding = ((kh - 1 - top, kh - 1 - bottom + extra[0]),
+               (kw - 1 - left, kw - 1 - right + extra[1]))
+  _, kernel_vjp = jax.vjp(lambda k: _conv_stride2(x, k, padding), kernel)
+  return conv_transpose_stride2(g, _flip_swap(kernel), t_padding), kernel_vjp(g)[0]
+
+
+conv_stride2.defvjp(_conv_stride2_fwd, _conv_stride2_bwd)
+
+
+class ConvStride2(nn.Module):
+  """`nn.Conv(features, (k, k), strides=(2, 2), padding='SAME')`, the same function of the
+  same parameters, trained on CPU through `conv_stride2` (whose input gradient differentiates
+  fast, for gradient penalties) and through lax's own convolution elsewhere."""
+
+  features: int
+  kernel_size: int = 4
+  use_bias: bool = True
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  bias_init: Callable = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.kernel_size
+    kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
+    padding = (same_padding(x.shape[1], k, 2), same_padding(x.shape[2], k, 2))
+    y = (conv_stride2 if on_cpu() else _conv_stride2)(x, kernel.astype(x.dtype), padding)
+    if self.use_bias:
+      y = y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
+    return y
+
 def _channel_sums(*columns: jax.Array) -> jax.Array:
   """Float32 sums of (M, C) arrays over M.
 
