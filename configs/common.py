@@ -27,6 +27,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.augment = ml_collections.ConfigDict()
   config.augment.max_shift = 0  # Random translation of training images, in pixels.
   config.augment.shift_prob = 1.0  # The chance that an image is translated at all.
+  # The fraction of the run (from its start) that shifts; the steps after it see the images
+  # as they are (1.0: shift throughout).
+  config.augment.shift_until = 1.0
 
   # Input corruption of a denoising autoencoder (jgen/corrupt.py); the target stays clean.
   config.corrupt = ml_collections.ConfigDict()

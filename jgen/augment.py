@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 
 
-def check_shift(max_shift: int, probability: float) -> None:
+def check_shift(max_shift: int, probability: float, until: float = 1.0) -> None:
   """One line naming the bad field, before any work (a config's `augment`)."""
   from jgen.registry import ConfigError
 
@@ -12,10 +12,18 @@ def check_shift(max_shift: int, probability: float) -> None:
     raise ConfigError(f'augment.max_shift is {max_shift}; use 0 (none) or more pixels')
   if not 0.0 <= probability <= 1.0:
     raise ConfigError(f'augment.shift_prob is {probability}; use a probability in [0, 1]')
+  if not 0.0 <= until <= 1.0:
+    raise ConfigError(f'augment.shift_until is {until}; use a fraction of the run in [0, 1] '
+                      '(1: shift throughout)')
+
+
+def shift_steps(num_train_steps: int, until: float) -> int | None:
+  """The number of steps, from the start, that shift (None: all of them)."""
+  return None if until >= 1.0 else round(until * num_train_steps)
 
 
 def random_shift(images: jax.Array, keys: jax.Array, max_shift: int,
-                 probability: float = 1.0) -> jax.Array:
+                 probability: float = 1.0, active: jax.Array | None = None) -> jax.Array:
   """Translates each image by up to `max_shift` pixels in each direction, zero-filled.
 
   Args:
@@ -25,6 +33,8 @@ def random_shift(images: jax.Array, keys: jax.Array, max_shift: int,
     probability: the chance that an image is shifted at all (each offset pair, (0, 0)
       included, is drawn uniformly if it is); 1 draws exactly what it did before the
       argument existed.
+    active: a traced boolean (a step's `step < shift_steps`): where False, `images` come
+      back unchanged; None shifts always.
   """
   if not 0.0 <= probability <= 1.0:
     raise ValueError(f'shift probability {probability} is not in [0, 1]')
@@ -41,4 +51,5 @@ def random_shift(images: jax.Array, keys: jax.Array, max_shift: int,
       dy, dx = jnp.where(shifted, dy, k), jnp.where(shifted, dx, k)
     return jax.lax.dynamic_slice(image, (dy, dx, 0), (h, w, c))
 
-  return jax.vmap(one)(padded, keys)
+  shifted = jax.vmap(one)(padded, keys)
+  return shifted if active is None else jnp.where(active, shifted, images)

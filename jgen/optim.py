@@ -20,6 +20,16 @@ def _cosine(*, learning_rate, warmup_steps, total_steps):
                                             max(total_steps, warmup_steps + 1))
 
 
+@SCHEDULES.register('linear')
+def _linear(*, learning_rate, warmup_steps, total_steps):
+  """Linear warm-up, then a straight line down to 0 at `total_steps`."""
+  decay = optax.linear_schedule(learning_rate, 0.0, max(total_steps - warmup_steps, 1))
+  if not warmup_steps:
+    return decay
+  return optax.join_schedules(
+      [optax.linear_schedule(0.0, learning_rate, warmup_steps), decay], [warmup_steps])
+
+
 OPTIMIZERS = Registry('optimizer')
 OPTIMIZERS.register('adam')(optax.adam)
 OPTIMIZERS.register('adamw')(optax.adamw)

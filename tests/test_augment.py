@@ -59,3 +59,23 @@ def test_bad_shift_fields_are_one_config_error():
     augment.check_shift(1, 1.5)
   with pytest.raises(ConfigError, match='augment.max_shift'):
     augment.check_shift(-1, 1.0)
+
+
+def test_inactive_shift_returns_the_images():
+  """`active` False (the steps after `augment.shift_until`) leaves every image as it is; True
+  draws what the call without it draws."""
+  rng = np.random.default_rng(1)
+  images = rng.uniform(size=(32, 6, 6, 1)).astype(np.float32)
+  keys = jax.vmap(jax.random.PRNGKey)(np.arange(32))
+  shifted = np.asarray(random_shift(images, keys, 1))
+  assert not np.array_equal(shifted, images)
+  np.testing.assert_array_equal(random_shift(images, keys, 1, active=np.bool_(True)), shifted)
+  np.testing.assert_array_equal(random_shift(images, keys, 1, active=np.bool_(False)), images)
+
+
+def test_shift_steps_from_the_fraction():
+  assert augment.shift_steps(1000, 1.0) is None
+  assert augment.shift_steps(1000, 0.85) == 850
+  assert augment.shift_steps(1000, 0.0) == 0
+  with pytest.raises(ConfigError, match='augment.shift_until'):
+    augment.check_shift(1, 1.0, 1.2)

@@ -95,3 +95,32 @@ def test_checkpointer_keeps_the_newest_n(setup, tmp_path):
   assert saved == [5, 10, 15, 20]
   assert sorted(ckpt.manager.all_steps()) == [15, 20]
   ckpt.close()
+
+
+def test_shift_until_stops_shifting_at_its_step():
+  """`augment.shift_until` 0.5 of 4 steps: steps 0-1 are the always-shifting step's, steps 2-3
+  the unshifted step's (same weights, batch and dropout keys)."""
+  def task_with(max_shift, until):
+    config = ae_mnist.get_config('smoke')
+    with config.unlocked():
+      config.model.hidden_sizes = (64, 32)
+      config.model.latent_dim = 8
+      config.num_train_steps = 4
+      config.augment.max_shift = max_shift
+      config.augment.shift_until = until
+    return steps.build_task(config, (28, 28, 1))
+
+  mesh = parallel.make_mesh()
+  batch = parallel.shard_batch(mesh, {
+      'image': np.random.default_rng(0).uniform(size=(32, 28, 28, 1)).astype(np.float32),
+      'label': np.zeros(32, np.int32)})
+  gated, always, never = (parallel.data_parallel(task_with(*a).train_step, mesh)
+                          for a in ((1, 0.5), (1, 1.0), (0, 1.0)))
+  state = _fresh_state(task_with(1, 0.5), mesh)
+  for step in range(4):
+    new, metrics = gated(state, batch)
+    want = (always if step < 2 else never)(state, batch)[1]
+    other = (never if step < 2 else always)(state, batch)[1]
+    assert float(metrics['loss']) == float(want['loss']), step
+    assert float(metrics['loss']) != float(other['loss']), step
+    state = new

@@ -35,8 +35,9 @@ def _apply_train(model, params, images, keys, per_example_rng: bool):
 
 
 def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0, shift_prob: float = 1.0,
-                    per_example_rng: bool = True, corruption: str = 'none',
-                    corruption_level: float = 0.0, dtype=jnp.float32) -> Callable:
+                    shift_steps: int | None = None, per_example_rng: bool = True,
+                    corruption: str = 'none', corruption_level: float = 0.0,
+                    dtype=jnp.float32) -> Callable:
   """Returns the per-device train step of an autoencoder.
 
   Args:
@@ -45,6 +46,7 @@ def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0, shift_prob:
     max_shift: random translation of each training image by up to this many pixels (the
       target is the translated image too); 0 for none.
     shift_prob: the chance that an image is translated at all.
+    shift_steps: translate only in steps before this one (None: in every step).
     per_example_rng: whether the model draws randomness (dropout) in training.
     corruption: a `jgen.corrupt` name: the model sees the (shifted) images corrupted so,
       and reconstructs the clean ones (a denoising autoencoder); 'none' for a plain one.
@@ -68,7 +70,8 @@ def make_train_step(model, loss_fn: Callable, *, max_shift: int = 0, shift_prob:
     keys = parallel.example_keys(key, batch['image'].shape[0])
     split = jax.vmap(lambda k: jax.random.split(k, num_keys), out_axes=1)(keys)
     shift_keys, dropout_keys = split[0], split[1]
-    images = augment.random_shift(batch['image'], shift_keys, max_shift, shift_prob)
+    images = augment.random_shift(batch['image'], shift_keys, max_shift, shift_prob,
+                                  None if shift_steps is None else state.step < shift_steps)
     inputs = images
     if num_keys == 3:
       inputs = corrupt.corrupt(images, split[2], corruption, corruption_level)
@@ -144,9 +147,11 @@ def build_task(config, image_shape):
 
   name, level = config.corrupt.name, config.corrupt.level
   corrupt.check(name, level)  # Before any work: a bad name or level is one error line.
-  augment.check_shift(config.augment.max_shift, config.augment.get('shift_prob', 1.0))
+  until = config.augment.get('shift_until', 1.0)
+  augment.check_shift(config.augment.max_shift, config.augment.get('shift_prob', 1.0), until)
   train_step = make_train_step(model, loss_fn, max_shift=config.augment.max_shift,
                                shift_prob=config.augment.get('shift_prob', 1.0),
+                               shift_steps=augment.shift_steps(config.num_train_steps, until),
                                per_example_rng=config.model.get('dropout', 0.0) > 0,
                                corruption=name if config.corrupt.train else 'none',
                                corruption_level=level,

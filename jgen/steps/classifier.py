@@ -24,15 +24,18 @@ def _logits_train(model, params, images, keys):
 
 
 def make_train_step(model, *, max_shift: int = 0, shift_prob: float = 1.0,
-                    label_smoothing: float = 0.0, dtype=jnp.float32):
+                    shift_steps: int | None = None, label_smoothing: float = 0.0,
+                    dtype=jnp.float32):
   """Returns the per-device step: (state, batch) -> (state, {loss, accuracy, norms}), the
-  network run in `dtype` (`jgen.update`)."""
+  network run in `dtype` (`jgen.update`); images are shifted in steps before `shift_steps`
+  (None: in all)."""
 
   def step(state: TrainState, batch):
     key = jax.random.fold_in(state.rng, state.step)
     keys = parallel.example_keys(key, batch['image'].shape[0])
     shift_keys, dropout_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
-    images = augment.random_shift(batch['image'], shift_keys, max_shift, shift_prob)
+    images = augment.random_shift(batch['image'], shift_keys, max_shift, shift_prob,
+                                  None if shift_steps is None else state.step < shift_steps)
     labels = batch['label']
 
     def loss_fn(params):
@@ -73,10 +76,13 @@ def build_task(config, image_shape) -> Task:
     params = jax.jit(model.init)(init_key, jnp.zeros((1, *image_shape), jnp.float32))['params']
     return TrainState.create(apply_fn=model.apply, params=params, tx=tx, rng=state_key)
 
-  augment.check_shift(config.augment.max_shift, config.augment.get('shift_prob', 1.0))
+  until = config.augment.get('shift_until', 1.0)
+  augment.check_shift(config.augment.max_shift, config.augment.get('shift_prob', 1.0), until)
   return Task(init_state=init_state,
               train_step=make_train_step(model, max_shift=config.augment.max_shift,
                                          shift_prob=config.augment.get('shift_prob', 1.0),
+                                         shift_steps=augment.shift_steps(
+                                             config.num_train_steps, until),
                                          label_smoothing=config.label_smoothing,
                                          dtype=update.compute_dtype(config.dtype)),
               eval_step=make_eval_step(model), progress_keys=('loss',),
