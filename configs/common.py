@@ -46,7 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = 'adam'
   config.optimizer.learning_rate = 1e-3
-  config.optimizer.schedule = 'cosine'
+  config.optimizer.schedule = 'cosine'  # constant, cosine or linear (to 0), after warm-up.
   config.optimizer.warmup_steps = 500
   config.optimizer.grad_clip_norm = 0.0
 
