@@ -9,8 +9,11 @@ import sys
 
 # XLA:CPU 0.10 hands convolutions to its experimental YNNPACK fusions by default; its own
 # (Eigen) kernels are faster here: conv AE step 357 -> 423 examples/s, DCGAN step ~+10%,
-# MLP AE within noise (bench/ae_step.py, bench/dcgan_step.py, one core).
-_XLA_FLAGS = ('--xla_cpu_experimental_ynn_fusion_type=',)
+# MLP AE within noise (bench/ae_step.py, bench/dcgan_step.py, one core). Matrix products
+# alone ('individual_dot') go to YNNPACK: Eigen's product with a transposed right operand
+# (every dense layer's input gradient) is slow, 77 against 16 ms for InfoGAN's 128x1024 @
+# 1024x6272; InfoGAN's step 226 -> 286 examples/s (docs/performance.md).
+_XLA_FLAGS = ('--xla_cpu_experimental_ynn_fusion_type=individual_dot',)
 
 
 # glibc's mallopt parameters (malloc.h).

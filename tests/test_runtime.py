@@ -22,12 +22,12 @@ def test_cpu_defaults_fill_in_what_the_user_has_not_set(malloc_calls):
   env = {}
   runtime.set_cpu_defaults(env)
   assert env == {'OPENBLAS_NUM_THREADS': '1',
-                 'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type='}
+                 'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
   env = {'OPENBLAS_NUM_THREADS': '2', 'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
   runtime.set_cpu_defaults(env)
   assert env == {'OPENBLAS_NUM_THREADS': '2',
                  'XLA_FLAGS': '--xla_force_host_platform_device_count=4 '
-                              '--xla_cpu_experimental_ynn_fusion_type='}
+                              '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
   assert len(malloc_calls) == 2
 
 
