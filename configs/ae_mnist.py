@@ -26,11 +26,14 @@ chosen, and why:
     (stopped), lr 1e-3 2.47, lr 7e-4 (3.49M) 2.49;
   - shifting only some images (`augment.shift_prob`; batch 256, lr 2e-3): 0.5 2.69, 0.25
     2.90, against 2.61 for all; a 2-pixel shift (`augment.max_shift=2`; batch 64, lr 1e-3):
-    3.36 after 1.75M (stopped; 3.08 with 1 pixel).
-  More updates per example helped most, but batch 64 runs slower per example on this CPU
-  (about 65 steps/s, 14 minutes for 54,000 steps), so 2.47 after 3.46M examples costs
-  more time than this config's 2.43 after 4.6M: the default stays. docs/performance.md
-  has the table.
+    3.36 after 1.75M (stopped; 3.08 with 1 pixel);
+  - a straight-line decay to 0 (`optimizer.schedule=linear`) instead of the cosine (batch
+    64, lr 1e-3): 2.444; the same with the last 10% of the steps unshifted
+    (`augment.shift_until=0.9`): 2.443; batch 32, lr 7e-4, linear: 2.416, the best.
+  More updates per example helped most, but small batches run slower per example on this
+  CPU (batch 64: about 65 steps/s, 14 minutes for 54,000 steps; batch 32: about 53 steps/s,
+  34 minutes for 108,000), so none of these is the default. docs/performance.md has the
+  table.
 """
 
 from configs import common
