@@ -226,7 +226,6 @@ class ConvTransposeStride2(_ConvTranspose2x):
     return self._add_bias(fn(x, kernel.astype(x.dtype), padding=((k // 2, k // 2),) * 2))
 
 
-
 def same_padding(size: int, kernel_size: int, stride: int) -> tuple[int, int]:
   """The (low, high) padding of `padding='SAME'` along one dimension (XLA's and Flax's)."""
   total = max((-(-size // stride) - 1) * stride + kernel_size - size, 0)
