@@ -123,8 +123,7 @@ def test_upsampling_layers_are_exactly_conv_transpose(layer, kernel_size, featur
 
 
 
-@pytest.mark.parametrize('kernel_size, size', [(4, (28, 28)), (4, (7, 9)), (3, (14, 14)),
-                                               (5, (5, 6)), (2, (6, 7))])
+@pytest.mark.parametrize('kernel_size, size', [(4, (28, 28)), (4, (7, 9)), (3, (5, 6))])
 @pytest.mark.parametrize('cpu', [True, False], ids=['cpu_path', 'accelerator_path'])
 def test_strided_conv_is_exactly_nn_conv_to_second_order(kernel_size, size, cpu, monkeypatch):
   """ConvStride2 is nn.Conv(strides 2, SAME): same parameters and values, and the same
