@@ -17,7 +17,9 @@ import statistics
 import time
 
 
-def _time(pieces: dict, rounds: int, reps: int) -> None:
+def _time(pieces: dict, rounds: int, reps: int) -> dict:
+  """Prints, and returns by piece, the (jgen, torch) medians in ms."""
+  medians = {}
   print(f"{'piece':26s} {'jgen ms':>8s} {'torch ms':>9s} {'torch/jgen':>11s}")
   for name, sides in pieces.items():
     for side in sides * 2:
@@ -29,8 +31,9 @@ def _time(pieces: dict, rounds: int, reps: int) -> None:
         for _ in range(reps):
           sides[k]()
         times[k].append((time.perf_counter() - start) / reps * 1e3)
-    a, b = (statistics.median(t) for t in times)
+    a, b = medians[name] = tuple(statistics.median(t) for t in times)
     print(f'{name:26s} {a:8.2f} {b:9.2f} {b / a:10.2f}x', flush=True)
+  return medians
 
 
 def main():
