@@ -3,14 +3,16 @@ r"""Trains or evaluates a jgen model from a config file.
   python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist
   python run.py --config configs/ae_mnist.py:smoke --workdir /tmp/smoke --config.seed=1
   python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist --mode eval
-  python run.py --config configs/dcgan_mnist.py --workdir runs/dcgan_mnist --mode sample
+  python run.py --config configs/dcgan_mnist.py --workdir runs/dcgan_mnist --mode sample --seed 1
   python run.py --config configs/ae_mnist.py --workdir runs/ae_mnist --mode sample --sampler gmm
   python run.py --config configs/vae_mnist.py --workdir runs/vae_mnist --mode latent
   python run.py --config configs/classifier_mnist.py --workdir runs/clf --mode export
   python run.py --config configs/compare_mnist.py --workdir runs/compare_mnist
 """
 
+import errno
 import os
+import re
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF only decodes a dataset once.
@@ -32,6 +34,8 @@ _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample', 'latent',
                           'manifold and the scatter of test codes), export (a classifier '
                           "config's weights become its dataset's feature network).")
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 64, 'How many samples --mode=sample writes.')
+_SEED = flags.DEFINE_integer('seed', 0, '--mode=sample: the seed of the draws (other seeds, '
+                             'other samples of the same checkpoint).')
 _SAMPLER = flags.DEFINE_string('sampler', '', "--mode=sample: 'prior' (GANs, VAEs; their "
                                "default), 'gaussian' or 'gmm' (a density fitted to the "
                                "training codes; autoencoders' default: gmm).")
@@ -48,12 +52,22 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 
 
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    getattr(_CONFIG.value, 'family', None)  # absl loads the file on first use.
+  except Exception as e:  # noqa: BLE001 - whatever the file raises, one line.
+    print(f'error: {_config_file_error(e) or "the config does not load: " + str(e)}',
+          file=sys.stderr)
+    sys.exit(2)
   import jax
 
   from jgen import compare, modes, parallel, train
+  from jgen.checkpoint import CheckpointWriteError
   from jgen.registry import ConfigError
 
   logging.get_absl_handler().addFilter(train.QuietLibraries())
@@ -75,12 +89,29 @@ def main(argv):
       modes.export_classifier(_CONFIG.value, _WORKDIR.value)
     elif _MODE.value == 'sample':
       modes.sample_checkpoint(_CONFIG.value, _WORKDIR.value, _NUM_SAMPLES.value,
-                              sampler=_SAMPLER.value, num_components=_COMPONENTS.value)
+                              seed=_SEED.value, sampler=_SAMPLER.value,
+                              num_components=_COMPONENTS.value)
     else:
       modes.latent_checkpoint(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, train.NonFiniteLossError) as e:
+  except (ConfigError, train.NonFiniteLossError, CheckpointWriteError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+  except OSError as e:
+    if e.errno not in _WRITE_ERRORS:
+      raise
+    # A full disk or a lost mount while writing logs, events or results.
+    print(f'error: {e.strerror} writing {e.filename or "the workdir"}; make room and rerun '
+          'to go on from the last checkpoint', file=sys.stderr)
+    sys.exit(2)
+  except train.Stopped as e:  # SIGTERM or SIGINT, after a checkpoint: the shell's code.
+    print(f'stopped: {e}', file=sys.stderr)
+    sys.exit(128 + e.signum)
+
+
+def _config_file_error(e: BaseException) -> str | None:
+  missing = re.search(r"No such file or directory: '([^']+)'", ' '.join(str(e).split()))
+  return missing and (f'config file {missing.group(1)} does not exist; give a path such as '
+                      'configs/ae_mnist.py')
 
 
 def _parse_flags(argv):
@@ -89,7 +120,9 @@ def _parse_flags(argv):
     return flags.FLAGS(argv)
   except Exception as e:  # flags.Error, or ml_collections' KeyError/TypeError on an override.
     key_error = e if isinstance(e, KeyError) else e.__context__
-    if isinstance(key_error, KeyError) and key_error.args:  # A misspelt override.
+    if _config_file_error(e):
+      message = _config_file_error(e)
+    elif isinstance(key_error, KeyError) and key_error.args:  # A misspelt override.
       field, *hint = str(key_error.args[0]).split('\n')
       message = f'unknown config field {field.strip(chr(34))}' + (f'; {hint[0]}' if hint else '')
     else:

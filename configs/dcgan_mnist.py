@@ -21,7 +21,12 @@ def unlocked_config(dataset: str = 'mnist'):
   config.model.features = 64
   config.model.kernel_size = 4
   config.model.norm = 'batch'
+  config.model.discriminator_norm = ''  # D's own normalisation ('': as `norm`).
+  config.model.num_resamples = 0  # Stride-2 stages in each network (0: from the image size).
   config.model.noise_dim = 100
+  config.model.noise = 'normal'  # The latent's distribution: normal, or uniform on [-1, 1].
+  # G's upsampling, one layer computed three ways: strided, subpixel or transpose.
+  config.model.upsampling = 'strided'
   config.gan.loss = 'non_saturating'
   config.log_every_steps = 100
   config.eval_every_steps = 1000

@@ -27,6 +27,7 @@ def get_config(arg=None):
   config.model.dropout = 0.5
   config.model.input_dropout = 0.2
   config.model.noise_dim = 100
+  config.model.noise = 'uniform'  # The latent's distribution: uniform on [-1, 1] (theirs) or normal.
   config.gan.loss = 'minimax'
   config.log_every_steps = 200
   config.eval_every_steps = 2000

@@ -59,9 +59,10 @@ def sample_checkpoint(config, workdir: str, num_samples: int, seed: int = 0,
   `sampler`: 'prior' decodes draws of the model's prior (GANs, VAEs; the default where
   there is one); 'gaussian' or 'gmm' (`num_components` components) decode draws of a
   density fitted to the encoder's codes of the training split (the default, 'gmm', for
-  deterministic autoencoders). Files: `samples/NAME_STEP.png` (a grid) and
-  `samples/NAME_STEP.npz` (`images`, uint8 (N, H, W, C)), NAME `samples` for the prior and
-  `samples_gaussian` / `samples_gmm` otherwise. Returns the .npz path.
+  deterministic autoencoders); 'prior' needs no dataset. `seed` picks the draws. Files:
+  `samples/NAME_STEP.png` (a grid) and `samples/NAME_STEP.npz` (`images`, uint8
+  (N, H, W, C)), NAME `samples` for the prior and `samples_gaussian` / `samples_gmm`
+  otherwise, `_seedS` after STEP for a seed S other than 0. Returns the .npz path.
 
   Raises:
     ConfigError: if `num_samples` < 1, the sampler is unknown or the model has no way to
@@ -71,10 +72,11 @@ def sample_checkpoint(config, workdir: str, num_samples: int, seed: int = 0,
     raise ConfigError(f'num_samples={num_samples} must be at least 1')
   task, _ = session.build_task(config)
   sampler = sampling.check_sampler(task, sampler, config.family)
-  s, state, step = session.restore_latest(config, workdir)
+  s, state, step = session.restore_latest(config, workdir, with_data=sampler != 'prior')
   samples = sampling.draw(s, state, num_samples, sampler=sampler, seed=seed,
                           num_components=num_components)
   name = f'samples_{step:07d}' if sampler == 'prior' else f'samples_{sampler}_{step:07d}'
+  name += f'_seed{seed}' if seed else ''
   save_grid(s, images.grid(samples, int(np.ceil(np.sqrt(num_samples)))), 'samples',
             f'{name}.png')
   path = os.path.join(s.workdir, 'samples', f'{name}.npz')

@@ -93,6 +93,8 @@ def make_mesh() -> jax.sharding.Mesh:
 def check_batch_size(global_batch_size: int, what: str = 'batch_size') -> None:
   """Raises ConfigError unless the batch splits evenly over devices and processes."""
   n = jax.device_count()
+  if global_batch_size < 1:
+    raise ConfigError(f'{what}={global_batch_size} must be at least 1 (--config.{what}=...)')
   if global_batch_size % n:
     raise ConfigError(f'{what}={global_batch_size} is not divisible by the {n} devices; '
                       f'use a multiple of {n} (--config.{what}=...)')

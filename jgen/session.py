@@ -56,14 +56,63 @@ def build_task(config) -> tuple[steps.Task, data.ImageTransform]:
   return steps.build_task(config, transform.shape(stored)), transform
 
 
-def setup(config, workdir: str) -> Setup:
+# Ranges of numeric fields, wherever a config has them: (dotted field, test, what it must be).
+_RANGES = [
+    *[(f, lambda v: v >= 1, 'at least 1') for f in (
+        'num_train_steps', 'batch_size', 'eval_batch_size', 'log_every_steps',
+        'keep_checkpoints', 'gan.n_critic', 'vae.importance_samples',
+        'vae.eval_importance_samples', 'vae.importance_chunk')],
+    *[(f, lambda v: v >= 0, 'at least 0') for f in (
+        'eval_every_steps', 'checkpoint_every_steps', 'num_image_examples',
+        'vae.kl_warmup_steps', 'vae.beta', 'gan.penalty_weight', 'gan.info_weight',
+        'gan.info_continuous_weight', 'label_smoothing')],
+    *[(f'{o}.{f}', test, rule) for o in ('optimizer', 'g_optimizer', 'd_optimizer')
+      for f, test, rule in (
+          ('learning_rate', lambda v: 0 < v < float('inf'), 'above 0'),
+          ('warmup_steps', lambda v: v >= 0, 'at least 0'),
+          ('grad_clip_norm', lambda v: v >= 0, 'at least 0 (0: no clipping)'),
+          ('b1', lambda v: 0 <= v < 1, 'in [0, 1)'),
+          ('b2', lambda v: 0 <= v < 1, 'in [0, 1)'),
+          ('eps', lambda v: v > 0, 'above 0'))],
+    ('gan.ema_decay', lambda v: 0 <= v < 1, 'in [0, 1)'),
+    ('model.dropout', lambda v: 0 <= v < 1, 'in [0, 1)'),
+    ('model.input_dropout', lambda v: 0 <= v < 1, 'in [0, 1)'),
+]
+
+# Sections a family does not read: set away from their defaults, they would be ignored.
+_UNUSED = {'gan': ('augment',), 'vae': ('augment',)}
+
+
+def check_values(config) -> None:
+  """Numeric ranges, and options the config's family would ignore, as one-line errors."""
+  for field, test, rule in _RANGES:
+    node, *parts = field.split('.')
+    value = config.get(node)
+    for part in parts:
+      value = value.get(part) if hasattr(value, 'get') else None
+    if value is None or isinstance(value, bool):
+      continue
+    if not isinstance(value, int | float) or not test(value):
+      raise ConfigError(f'{field}={value!r} must be {rule} (--config.{field}=...)')
+  defaults = {'augment': {'max_shift': 0, 'shift_prob': 1.0, 'shift_until': 1.0}}
+  for section in _UNUSED.get(config.family, ()):
+    for key, default in defaults[section].items():
+      if section in config and config[section].get(key, default) != default:
+        raise ConfigError(f'{section}.{key}={config[section][key]!r} has no effect on a '
+                          f'{config.family} (only autoencoders and classifiers read '
+                          f'{section}); drop that override')
+
+
+def setup(config, workdir: str, *, with_data: bool = True) -> Setup:
   """Validates the config and builds the task, cheapest checks first; writes nothing.
+
+  Without `with_data` the dataset is not opened (`source` and `info` are None): what
+  decoding a prior's draws needs is the config and a checkpoint.
 
   Raises:
     ConfigError: for any problem the user can fix, with a one-line message.
   """
-  if config.num_train_steps < 1:
-    raise ConfigError(f'num_train_steps={config.num_train_steps} must be at least 1')
+  check_values(config)
   if config.init_checkpoint and not os.path.isdir(config.init_checkpoint):
     raise ConfigError(f'init_checkpoint {config.init_checkpoint!r} is not a directory; give a '
                       'checkpoint item directory such as WORKDIR/checkpoints/1000/default')
@@ -75,14 +124,17 @@ def setup(config, workdir: str) -> Setup:
   jax.eval_shape(task.init_state, jax.random.PRNGKey(0))
   evaluators.check(config)
   workdir = check_workdir(workdir)
+  if not with_data:
+    return Setup(config, workdir, None, None, task, parallel.make_mesh(), transform)
   source = data.load(config.data.name, config.data.data_dir or None, transform=transform,
                      download=config.data.download)
   info = data.dataset_info(source, config.data.train_split, config.data.test_split)
   return Setup(config, workdir, source, info, task, parallel.make_mesh(), transform)
 
 
-def restore_latest(config, workdir: str):
-  """Sets up and restores the latest checkpoint in `workdir`: (setup, state, step).
+def restore_latest(config, workdir: str, *, with_data: bool = True):
+  """Sets up (`setup`) and restores the newest checkpoint in `workdir` that restores whole:
+  (setup, state, step).
 
   Raises:
     ConfigError: if `workdir` has no checkpoint.
@@ -90,11 +142,14 @@ def restore_latest(config, workdir: str):
   checkpoints = os.path.join(os.path.abspath(workdir), 'checkpoints')
   if not os.path.isdir(checkpoints) or not os.listdir(checkpoints):
     raise ConfigError(f'no checkpoint in {checkpoints}; train first (--mode=train)')
-  s = setup(config, workdir)
+  s = setup(config, workdir, with_data=with_data)
   ckpt = Checkpointer(s.workdir, every_steps=config.checkpoint_every_steps,
                       keep=config.keep_checkpoints, use_async=False)
-  if ckpt.latest_step() is None:
+  try:
+    state, step = ckpt.restore_newest_good(
+        parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(0))))
+  finally:
+    ckpt.close()
+  if state is None:
     raise ConfigError(f'no checkpoint in {checkpoints}; train first (--mode=train)')
-  state = ckpt.restore(parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(0))))
-  ckpt.close()
-  return s, state, int(jax.device_get(state.step))
+  return s, state, step

@@ -11,16 +11,20 @@ import functools
 import json
 import logging as logging_lib
 import os
+import signal
+import threading
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
 from jgen import data, modes, parallel, runtime, session
-from jgen.checkpoint import Checkpointer
+from jgen.checkpoint import Checkpointer, NonFiniteStateError
 from jgen.data.prefetch import Prefetcher
 from jgen.evaluate import evaluators, images, sampling
+from jgen.lock import WorkdirLock
 from jgen.registry import ConfigError
 from jgen.session import Setup
 from jgen.writer import MetricWriter
@@ -38,11 +42,51 @@ class QuietLibraries(logging_lib.Filter):
 
   def filter(self, record):
     noisy = any(part in record.pathname for part in self.NOISY)
+    if noisy and record.exc_info:  # Their failures are reported in one line by jgen.
+      record.exc_info = record.exc_text = None
     return record.levelno >= logging_lib.WARNING or not noisy
 
 
 class NonFiniteLossError(RuntimeError):
-  """The loss became NaN or infinite."""
+  """The loss or the train state became NaN or infinite."""
+
+
+class Stopped(RuntimeError):
+  """SIGTERM or SIGINT stopped training after the step it was taking, with a checkpoint."""
+
+  def __init__(self, message: str, signum: int):
+    super().__init__(message)
+    self.signum = signum
+
+
+class _StopOnSignal:
+  """While entered (in the main thread of a single-process run), SIGTERM and SIGINT ask the
+  loop to stop after the current step instead of killing it; a second signal stops at once.
+  """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.signum, self._previous = None, {}
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signum is not None:  # Asked twice: stop now, as the signal would have.
+      self.__exit__()
+      raise KeyboardInterrupt
+    self.signum = signum
+    logging.warning('%s: stopping after this step, with a checkpoint (again: at once)',
+                    signal.Signals(signum).name)
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread() and jax.process_count() == 1:
+      self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+    return self
+
+  def __exit__(self, *exc):
+    for s, handler in self._previous.items():
+      signal.signal(s, handler)
+    self._previous = {}
 
 
 def _image_examples(s: Setup) -> dict:
@@ -95,11 +139,27 @@ def _append_jsonl(path: str, row: dict) -> None:
       f.write(json.dumps(row) + '\n')
 
 
+def _jsonl_rows(path: str):
+  """The rows of a `metrics.jsonl`; a line that does not parse (a
+  torn append: a kill or a full disk mid-write) is skipped with a warning."""
+  with open(path) as f:
+    for number, line in enumerate(f, 1):
+      try:
+        row = json.loads(line)
+      except ValueError:
+        row = None
+      if not isinstance(row, dict) or not isinstance(row.get('step'), int):
+        logging.warning('%s line %d is torn or not a metrics row; dropped: %.80r', path,
+                        number, line)
+        continue
+      yield row
+
+
 def _truncate_jsonl(path: str, last_step: int) -> None:
-  """Drops rows after `last_step`: a resumed run rewrites what came after its checkpoint."""
+  """Drops rows after `last_step` (a resumed run rewrites what came after its checkpoint)
+  and torn lines; atomically."""
   if jax.process_index() == 0 and os.path.exists(path):
-    with open(path) as f:
-      rows = [line for line in f if json.loads(line)['step'] <= last_step]
+    rows = [json.dumps(row) + '\n' for row in _jsonl_rows(path) if row['step'] <= last_step]
     with open(path + '.tmp', 'w') as f:
       f.writelines(rows)
     os.replace(path + '.tmp', path)
@@ -182,13 +242,11 @@ def read_metrics(workdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
   series: dict[str, tuple[list, list]] = {}
   path = os.path.join(workdir, 'metrics.jsonl')
   if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        row = json.loads(line)
-        for k, v in row.items():
-          if k not in ('step', 'examples'):
-            series.setdefault(k, ([], []))[0].append(row['step'])
-            series[k][1].append(v)
+    for row in _jsonl_rows(path):
+      for k, v in row.items():
+        if k not in ('step', 'examples'):
+          series.setdefault(k, ([], []))[0].append(row['step'])
+          series[k][1].append(v)
   return {k: (np.asarray(steps), np.asarray(values)) for k, (steps, values) in series.items()}
 
 
@@ -198,15 +256,13 @@ def examples_to_reach(workdir: str, metric: str, target: float, *,
   key, e.g. 'test/sq_err_per_image') reached `target`, as {'step', 'examples', 'value'};
   None if it never did. Examples count every training example read, on all devices."""
   path = os.path.join(workdir, 'metrics.jsonl')
-  with open(path) as f:
-    for line in f:
-      row = json.loads(line)
-      value = row.get(metric)
-      if value is not None and (value <= target if lower_is_better else value >= target):
-        if 'examples' not in row:
-          raise ValueError(f'{path} has no examples column (written before jgen logged it); '
-                           'multiply the step by the examples per step instead')
-        return {'step': row['step'], 'examples': row['examples'], 'value': value}
+  for row in _jsonl_rows(path):
+    value = row.get(metric)
+    if value is not None and (value <= target if lower_is_better else value >= target):
+      if 'examples' not in row:
+        raise ValueError(f'{path} has no examples column (written before jgen logged it); '
+                         'multiply the step by the examples per step instead')
+      return {'step': row['step'], 'examples': row['examples'], 'value': value}
   return None
 
 
@@ -234,17 +290,38 @@ class Trainer:
     self.config = config
     s = self.setup = session.setup(config, workdir)
     self.workdir = s.workdir
-    self._ckpt = Checkpointer(s.workdir, every_steps=config.checkpoint_every_steps,
-                              keep=config.keep_checkpoints, use_async=config.async_checkpoints)
-    state = parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(config.seed)))
-    self.state = self._ckpt.restore_or_init(state, config.init_checkpoint)
+    self._ckpt = self._stop = None
+    # One run per workdir (process 0 holds the lock for all processes of a run).
+    self._lock = WorkdirLock(s.workdir)
+    if jax.process_index() == 0:
+      self._lock.acquire()
+    try:
+      self._ckpt = Checkpointer(s.workdir, every_steps=config.checkpoint_every_steps,
+                                keep=config.keep_checkpoints,
+                                use_async=config.async_checkpoints)
+      state = parallel.replicate(s.mesh, s.task.init_state(jax.random.PRNGKey(config.seed)))
+      self.state = self._ckpt.restore_or_init(state, config.init_checkpoint)
+    except BaseException:
+      self.close()
+      raise
     self.step = self._start_step = int(jax.device_get(self.state.step))
     self._saved_step = self._ckpt.latest_step()
-    self._train_fn = parallel.data_parallel(s.task.train_step, s.mesh, donate_argnums=(0,))
+    # Every step also folds into `_first_bad` the first step whose loss was not finite (0:
+    # none), on the devices; the host reads it only when it logs or saves.
+    self._first_bad = parallel.replicate(s.mesh, np.int32(0))
+    keys = s.task.progress_keys
+
+    def watched(st, batch, first_bad):
+      st, metrics = s.task.train_step(st, batch)
+      finite = jnp.all(jnp.stack([jnp.isfinite(metrics[k]) for k in keys]))
+      return st, metrics, jnp.where((first_bad == 0) & ~finite, st.step, first_bad)
+
+    self._train_fn = parallel.data_parallel(watched, s.mesh, num_args=3, donate_argnums=(0,))
     # Steps that log nothing run the same step without its metrics, so XLA drops their
     # computation (norms, extra losses): bench/ae_step.py measures what that saves.
-    self._quiet_fn = parallel.data_parallel(lambda st, batch: s.task.train_step(st, batch)[0],
-                                            s.mesh, donate_argnums=(0,))
+    self._quiet_fn = parallel.data_parallel(
+        lambda st, batch, first_bad: (lambda out: (out[0], out[2]))(
+            watched(st, batch, first_bad)), s.mesh, num_args=3, donate_argnums=(0,))
     self._fns = _image_fns(s)
     self._entries, self._skipped = evaluators.build(config), set()
     self._examples = self._writer = self._batches = None
@@ -302,19 +379,21 @@ class Trainer:
       log = step % config.log_every_steps == 0 or step == total
       batch = next(self._batches)
       if log:
-        self.state, metrics = self._train_fn(self.state, batch)
+        self.state, metrics, self._first_bad = self._train_fn(self.state, batch,
+                                                              self._first_bad)
       else:
-        self.state = self._quiet_fn(self.state, batch)
+        self.state, self._first_bad = self._quiet_fn(self.state, batch, self._first_bad)
       self.step = step
       if self._meter.last_time is None:
         jax.block_until_ready(self.state)
         self._meter.start(step)
       logged = {}
       if log:
+        self._check_finite()
         self.train_metrics = _log_train(s, step, metrics, self._meter.lap(step), self._writer,
                                         self._metrics_path)
         logged = {f'train/{k}': v for k, v in self.train_metrics.items()}
-      if self._ckpt.save(step, self.state, force=step == total):
+      if self._checkpoint(step, force=step == total):
         self._saved_step = step
       if any(entry.due(step, step == total) for entry in self._entries):
         t_eval = time.time()
@@ -325,13 +404,41 @@ class Trainer:
         logged |= evaluated
         self._meter.exclude(time.time() - t_eval)
       yield step, logged
+      if self._stop is not None and self._stop.signum is not None and self.step < total:
+        self.save()
+        name = signal.Signals(self._stop.signum).name
+        raise Stopped(f'{name} after step {self.step}, saved in '
+                      f'{self._ckpt.directory}/{self.step}; rerun the same command to go on',
+                      self._stop.signum)
     self.save()
+
+  def _check_finite(self) -> None:
+    """Stops the run if a step's loss was not finite, naming the first such step."""
+    first_bad = int(jax.device_get(self._first_bad))
+    if first_bad:
+      keys = ' or '.join(self.setup.task.progress_keys)
+      raise NonFiniteLossError(
+          f'{keys} is not finite at step {first_bad} (the first such step); the last '
+          f'checkpoint is step {self._saved_step}; lower the learning rate or check the data')
+
+  def _checkpoint(self, step: int, *, force: bool = False) -> bool:
+    """Saves `step` if due (or `force`), never a state with a non-finite value or one past
+    a non-finite loss."""
+    if not (force or self._ckpt.every_steps and step % self._ckpt.every_steps == 0):
+      return False
+    self._check_finite()
+    try:
+      return self._ckpt.save(step, self.state, force=True)
+    except NonFiniteStateError as e:
+      raise NonFiniteLossError(f'{e}: not saved (the last checkpoint is step '
+                               f'{self._saved_step}); lower the learning rate or check the '
+                               'data') from None
 
   def save(self) -> None:
     """Checkpoints the current state (if this step has no checkpoint yet) and waits until
     every checkpoint write has finished, so that the process may end."""
     if self._saved_step != self.step:
-      self._ckpt.save(self.step, self.state, force=True)
+      self._checkpoint(self.step, force=True)
       self._saved_step = self.step
     self._ckpt.wait()
 
@@ -378,15 +485,18 @@ class Trainer:
 
   def close(self) -> None:
     """Finishes pending checkpoint writes and closes files; the state stays readable."""
-    if self._batches is not None:
+    if getattr(self, '_batches', None) is not None:
       self._batches.close()
     if self._ckpt is not None:
-      self._ckpt.wait()
-      self._ckpt.close()
-      self._ckpt = None
-    if self._writer is not None:
+      ckpt, self._ckpt = self._ckpt, None
+      try:
+        ckpt.wait()
+      finally:
+        ckpt.close()
+    if getattr(self, '_writer', None) is not None:
       self._writer.close()
       self._writer = None
+    self._lock.release()
 
   def __enter__(self):
     return self
@@ -455,6 +565,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   Writes TensorBoard events, `metrics.jsonl` (one row per log or eval step; a resumed run
   replaces the rows after its checkpoint), image grids under `images/`, checkpoints under
   `checkpoints/`, and `results.json` at the end.
+
+  SIGTERM or SIGINT (a scheduler's preemption, Ctrl-C) stops it after the current step with
+  a checkpoint, raising `Stopped`; rerunning goes on exactly.
   """
-  with Trainer(config, workdir) as trainer:
+  with Trainer(config, workdir) as trainer, _StopOnSignal() as stop:
+    trainer._stop = stop
     return trainer.train()

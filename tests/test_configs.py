@@ -61,3 +61,50 @@ def test_every_config_trains_its_smoke_variant(config, tmp_path, mnist_source):
   if 'infogan' in config:
     assert 0 < results['test_code_accuracy'] <= 1
   assert list(tmp_path.glob('events.out.tfevents.*'))
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_every_config_declares_every_option_of_its_model(config):
+  """So that every `--config.model.X` override an error message or the README suggests
+  exists: ml_collections refuses fields a config does not declare."""
+  import inspect
+
+  import jgen
+  from jgen import models
+
+  c = jgen.load_config(f'configs/{config}')
+  options = inspect.signature(models.MODELS.get(c.model.name)).parameters
+  missing = sorted(set(options) - {'image_shape', 'axis_name'} - set(c.model))
+  assert not missing, f'{config} does not declare model options {missing}'
+
+
+@pytest.mark.parametrize('config, overrides, message', [
+    ('dcgan_mnist', {'gan.penalty': 'r1'},
+     "gan.penalty='r1' needs a weight above 0; set --config.gan.penalty_weight"),
+    ('dcgan_mnist', {'gan.penalty_weight': 10.0}, 'gan.penalty_weight=10.0 weighs no penalty'),
+    ('dcgan_mnist', {'gan.penalty': 'r1', 'gan.penalty_weight': 1.0},
+     'set --config.model.discriminator_norm=layer'),
+    ('infogan_mnist', {'gan.penalty': 'r1', 'gan.penalty_weight': 1.0},
+     "model 'infogan' has no other"),
+    ('dcgan_mnist', {'augment.max_shift': 1}, 'augment.max_shift=1 has no effect on a gan'),
+    ('vae_mnist', {'augment.max_shift': 1}, 'augment.max_shift=1 has no effect on a vae'),
+    ('dcgan_mnist', {'gan.ema_decay': 1.0}, 'gan.ema_decay=1.0 must be in [0, 1)'),
+    ('dcgan_mnist', {'d_optimizer.b2': 1.5}, 'd_optimizer.b2=1.5 must be in [0, 1)'),
+    ('vae_mnist', {'vae.beta': -1.0}, 'vae.beta=-1.0 must be at least 0'),
+    ('gan_mnist', {'model.dropout': 1.0}, 'model.dropout=1.0 must be in [0, 1)'),
+])
+def test_options_are_checked_before_any_work(config, overrides, message, tmp_path):
+  """Ranges, options the family ignores and penalties without weights are one ConfigError
+  from `setup`, which writes nothing; where the error suggests an override, it works."""
+  import jgen
+  from jgen import session
+  from jgen.registry import ConfigError
+
+  c = jgen.load_config(f'configs/{config}.py:smoke', overrides)
+  with pytest.raises(ConfigError) as e:
+    session.setup(c, str(tmp_path / 'w'))
+  assert message in str(e.value) and '\n' not in str(e.value)
+  assert not (tmp_path / 'w').exists()
+  if 'set --config.model.discriminator_norm=layer' in message:
+    session.setup(jgen.load_config(f'configs/{config}.py:smoke', overrides | {
+        'model.discriminator_norm': 'layer'}), str(tmp_path / 'fixed'))

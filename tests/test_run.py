@@ -60,8 +60,8 @@ def test_importing_the_train_loop_imports_no_tensorflow():
   assert out.strip() == '[]'
 
 
-@pytest.mark.parametrize('config, loss_key', [('ae_mnist', 'train/loss'),
-                                              ('dcgan_mnist', 'train/d_loss'),
+# The autoencoder's kills (at random moments, among other faults) are in test_faults.py.
+@pytest.mark.parametrize('config, loss_key', [('dcgan_mnist', 'train/d_loss'),
                                               ('vae_mnist', 'train/loss')])
 def test_killed_run_resumes_bit_exactly(config, loss_key, tmp_path, mnist_source):
   """SIGKILL mid-run, rerun: metrics and everything saved (params, optimizer states, batch
@@ -188,6 +188,9 @@ def _snapshot(workdir: pathlib.Path):
     ('--config.data.name=cifar10', "dataset 'cifar10' is not prepared"),
     ('--config.modle.name=x', "unknown config field 'modle'; Did you mean \"model\""),
     ('--config.batch_size=30', 'batch_size=30 is not divisible by the 4 devices'),
+    ('--config.batch_size=0', 'batch_size=0 must be at least 1'),
+    ('--config.log_every_steps=0', 'log_every_steps=0 must be at least 1'),
+    ('--config.optimizer.learning_rate=-0.001', 'optimizer.learning_rate=-0.001 must be above 0'),
     ('--config.model.widht=3', "unknown config field 'widht'"),
 ])
 def test_bad_input_fails_fast_with_one_line(override, message, smoke_run, tmp_path):
@@ -203,6 +206,17 @@ def test_bad_input_fails_fast_with_one_line(override, message, smoke_run, tmp_pa
   assert last.startswith('error: ') and message in last, proc.stderr[-2000:]
   assert elapsed < 30
   assert _snapshot(smoke_run) == before
+
+
+def test_a_missing_config_file_is_one_line(tmp_path):
+  for extra in ((), ('--config.seed=1',)):  # absl loads the file at another moment with these.
+    proc = run_jgen('--config', 'configs/no_such_config.py', '--workdir', str(tmp_path / 'w'),
+                    *extra, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        'error: config file configs/no_such_config.py does not exist; give a path such as '
+        'configs/ae_mnist.py')
+  assert not (tmp_path / 'w').exists()
 
 
 def test_unwritable_workdir_fails_fast(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 
 from configs import ae_mnist
 from jgen import parallel, steps
-from jgen.checkpoint import Checkpointer
+from jgen.checkpoint import Checkpointer, digest, load_parameters
+from jgen.registry import ConfigError
 
 
 @pytest.fixture(scope='module')
@@ -84,6 +85,51 @@ def test_checkpoint_round_trip(setup, tmp_path):
   assert tree_a == tree_b
   for x, y in zip(leaves_a, leaves_b, strict=True):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_digest_changes_with_any_bit_and_not_with_a_copy(setup):
+  task, mesh, _ = setup
+  state = _fresh_state(task, mesh)
+  base = np.asarray(digest(state))
+  assert np.array_equal(np.asarray(digest(jax.tree.map(lambda x: x.copy(), state))), base)
+  kernel = np.array(state.params['decoder']['Dense_0']['kernel'])
+  for index in ((0, 0), (3, 17), (-1, -1)):
+    flipped = kernel.copy()
+    flipped.view(np.uint32)[index] ^= 1  # The lowest mantissa bit of one weight.
+    params = jax.tree.map(lambda x: x, state.params)
+    params['decoder']['Dense_0']['kernel'] = flipped
+    assert not np.array_equal(np.asarray(digest(state.replace(params=params))), base), index
+  swapped = kernel.copy()
+  swapped[[0, 1]] = swapped[[1, 0]]  # Same words, other places: the weighted sum differs.
+  params = jax.tree.map(lambda x: x, state.params)
+  params['decoder']['Dense_0']['kernel'] = swapped
+  assert not np.array_equal(np.asarray(digest(state.replace(params=params))), base)
+
+
+def test_fine_tuning_loads_parameters_only(setup, tmp_path):
+  """`init_checkpoint`: the parameters of a trained state; step, optimizer state and key of
+  the new run. A checkpoint of another architecture is one error naming the parameter."""
+  task, mesh, batch = setup
+  train_fn = parallel.data_parallel(task.train_step, mesh)
+  trained, _ = train_fn(_fresh_state(task, mesh), parallel.shard_batch(mesh, batch))
+  ckpt = Checkpointer(str(tmp_path), every_steps=1, keep=2)
+  assert ckpt.save(1, trained)
+  ckpt.close()
+  fresh = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(7)))
+  loaded = load_parameters(fresh, str(tmp_path / 'checkpoints' / '1' / 'default'))
+  assert int(loaded.step) == 0
+  for got, want in ((loaded.params, trained.params), (loaded.opt_state, fresh.opt_state),
+                    (loaded.rng, fresh.rng)):
+    for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  config = ae_mnist.get_config('smoke')
+  with config.unlocked():
+    config.model.hidden_sizes, config.model.latent_dim = (64, 32), 4
+  other = steps.build_task(config, (28, 28, 1)).init_state(jax.random.PRNGKey(0))
+  with pytest.raises(ConfigError, match=r'params\.decoder\.Dense_0\.kernel has shape \(8, 32\) '
+                     r'there and \(4, 32\) in this config'):
+    load_parameters(parallel.replicate(mesh, other),
+                    str(tmp_path / 'checkpoints' / '1' / 'default'))
 
 
 def test_checkpointer_keeps_the_newest_n(setup, tmp_path):

@@ -294,7 +294,7 @@ def _num_resamples(image_shape, num_resamples):
 
 
 def dcgan(*, image_shape, features=64, num_resamples=0, kernel_size=4, norm='batch',
-          discriminator_norm=None, noise_dim=100, noise='normal', upsampling='strided',
+          discriminator_norm='', noise_dim=100, noise='normal', upsampling='strided',
           axis_name=None) -> GAN:
   """Radford et al. 2015's DCGAN, sized for `image_shape`.
 

@@ -320,11 +320,21 @@ def build_task(config, image_shape) -> Task:
   if gan.stats_samples < 1 or gan.stats_samples % jax.device_count():
     raise ConfigError(f'gan.stats_samples={gan.stats_samples} must be a positive multiple of '
                       f'the {jax.device_count()} devices')
-  dropout = getattr(model.discriminator, 'dropout', 0.0) > 0
+  # Any dropout in D (its input's too) makes it run per example, each with its own keys.
+  dropout = any(getattr(model.discriminator, name, 0.0) > 0
+                for name in ('dropout', 'input_dropout'))
   penalty = losses.get_penalty(gan.penalty) if gan.penalty else None
+  if penalty and not gan.penalty_weight > 0:
+    raise ConfigError(f'gan.penalty={gan.penalty!r} needs a weight above 0; set '
+                      '--config.gan.penalty_weight (WGAN-GP: 10)')
+  if gan.penalty_weight and not penalty:
+    raise ConfigError(f'gan.penalty_weight={gan.penalty_weight} weighs no penalty; set '
+                      '--config.gan.penalty (gradient_penalty or r1), or the weight to 0')
   if penalty and getattr(model.discriminator, 'norm', 'none') == 'batch':
+    fix = ('set --config.model.discriminator_norm=layer' if 'discriminator_norm' in config.model
+           else f'model {config.model.name!r} has no other; use dcgan')
     raise ConfigError(f'penalty {gan.penalty!r} needs per-example gradients, which batch norm '
-                      'in the discriminator mixes; set --config.model.discriminator_norm=layer')
+                      f'in the discriminator mixes; {fix}')
   steps = GANSteps(model, losses.get_adversarial_loss(gan.loss), penalty=penalty,
                    penalty_weight=gan.penalty_weight, n_critic=gan.n_critic,
                    ema_decay=gan.ema_decay,

@@ -1,0 +1,217 @@
+"""Fault injection through `run.py`: every fault a long run meets ends, after a rerun, exactly
+where an uninterrupted run ends, with nothing written before it lost.
+
+Each test damages a run the way the fault would (SIGKILL at random moments, SIGTERM, a
+corrupted or truncated newest checkpoint, a torn metrics line, a full disk during a save, a
+second run on the same workdir, a loss that turns non-finite between log steps) and compares
+the end with `reference`, the same config run without a fault.
+"""
+
+import json
+import os
+import pathlib
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, load_params, read_metrics, run_jgen, train_losses
+
+# A small autoencoder (small checkpoints: quick saves, a small filesystem fills quickly).
+ARGS = ('--config', 'configs/ae_mnist.py:smoke', '--config.model.hidden_sizes=(256, 64)',
+        '--config.num_train_steps=60', '--config.checkpoint_every_steps=10',
+        '--config.keep_checkpoints=10')
+LAST = 60
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory, mnist_source):
+  workdir = tmp_path_factory.mktemp('reference')
+  run_jgen(*ARGS, '--workdir', str(workdir))
+  return workdir
+
+
+def assert_same_run(workdir, reference) -> None:
+  """The run in `workdir` logged the same losses as `reference` and saved the same final
+  state (parameters, optimizer state, step, PRNG key), bit for bit."""
+  steps = [row['step'] for row in read_metrics(workdir) if 'train/loss' in row]
+  assert steps == sorted(set(steps))  # Rows after a resumed checkpoint replaced, not repeated.
+  assert train_losses(workdir) == train_losses(reference)
+  want, got = load_params(reference, LAST), load_params(workdir, LAST)
+  assert want.keys() == got.keys()
+  for k in want:
+    np.testing.assert_array_equal(got[k], want[k], err_msg=str(k))
+
+
+def start(workdir, *extra: str) -> subprocess.Popen:
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  return subprocess.Popen([sys.executable, 'run.py', *ARGS, *extra, '--workdir', str(workdir),
+                           '--config.data.download=False'], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: pathlib.Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+  deadline = time.time() + timeout
+  while not path.exists():
+    assert proc.poll() is None, f'the run ended first:\n{proc.stderr.read()[-3000:]}'
+    assert time.time() < deadline, f'{path} never appeared'
+    time.sleep(0.01)
+
+
+def copy_until(reference, workdir, step: int) -> None:
+  """`workdir` as a run stopped after checkpointing `step` would have left it (the later
+  metrics rows stay: a resumed run must replace them)."""
+  shutil.copytree(reference, workdir)
+  (workdir / 'results.json').unlink()
+  for later in (workdir / 'checkpoints').iterdir():
+    if later.name.isdigit() and int(later.name) > step:
+      shutil.rmtree(later)
+
+
+def test_sigkill_at_random_moments_resumes_exactly(reference, tmp_path):
+  """Three SIGKILLs at random moments (seeded), between saves or during them; after each, a
+  rerun; the last rerun finishes. The killed run's lock is stale each time and taken over."""
+  workdir = tmp_path / 'run'
+  rng = random.Random(0)
+  for _ in range(3):
+    proc = start(workdir)
+    wait_for(workdir / 'jgen.lock', proc)
+    time.sleep(rng.uniform(0.5, 4.0))
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+  assert (workdir / 'jgen.lock').exists()  # Left by the last killed run.
+  run_jgen(*ARGS, '--workdir', str(workdir))
+  assert_same_run(workdir, reference)
+  assert not (workdir / 'jgen.lock').exists()
+
+
+def test_sigterm_saves_stops_and_resumes_exactly(reference, tmp_path):
+  workdir = tmp_path / 'run'
+  proc = start(workdir)
+  wait_for(workdir / 'checkpoints' / '10', proc)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  last = err.strip().splitlines()[-1]
+  assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+  assert last.startswith('stopped: SIGTERM after step '), last
+  step = int(last.split('after step ')[1].split(',')[0])
+  assert 10 <= step < LAST, 'the run ended before the signal'
+  assert (workdir / 'checkpoints' / str(step)).is_dir()  # Its step saved: no work lost.
+  assert max(row['step'] for row in read_metrics(workdir)) <= step
+  assert not (workdir / 'jgen.lock').exists()
+  run_jgen(*ARGS, '--workdir', str(workdir))
+  assert json.loads((workdir / 'results.json').read_text())['steps_this_run'] == LAST - step
+  assert_same_run(workdir, reference)
+
+
+def _flip_bytes(checkpoint: pathlib.Path) -> None:
+  """Inverts 64 bytes in the middle of the checkpoint's largest data file (restores
+  silently to other values: only the digest can tell)."""
+  data = max((p for p in checkpoint.rglob('d/*') if p.is_file()), key=lambda p: p.stat().st_size)
+  raw = bytearray(data.read_bytes())
+  middle = len(raw) // 2
+  raw[middle:middle + 64] = bytes(b ^ 0xFF for b in raw[middle:middle + 64])
+  data.write_bytes(bytes(raw))
+
+
+def _truncate(checkpoint: pathlib.Path) -> None:
+  """Cuts the largest data file in half (a torn write)."""
+  data = max((p for p in checkpoint.rglob('d/*') if p.is_file()), key=lambda p: p.stat().st_size)
+  os.truncate(data, data.stat().st_size // 2)
+
+
+@pytest.mark.parametrize('damage', [_flip_bytes, _truncate], ids=['flipped', 'truncated'])
+def test_a_corrupt_newest_checkpoint_is_skipped_and_kept(damage, reference, tmp_path):
+  """The newest checkpoint (step 30) is damaged and the metrics file ends in a torn line:
+  the rerun names both in one warning line each, sets step 30 aside (kept, not deleted),
+  resumes from step 20 and ends bit-identical to the uninterrupted run."""
+  workdir = tmp_path / 'run'
+  copy_until(reference, workdir, 30)
+  damage(workdir / 'checkpoints' / '30')
+  with open(workdir / 'metrics.jsonl', 'a') as f:
+    f.write('{"step": 35, "examples": 11')  # A kill in the middle of an append.
+  proc = run_jgen(*ARGS, '--workdir', str(workdir))
+  warnings = [line for line in proc.stderr.splitlines() if line.startswith('W')]
+  assert any('Skipped the checkpoint of step 30' in w and 'Resuming from step 20' in w
+             for w in warnings), proc.stderr[-3000:]
+  assert any('metrics.jsonl line' in w and 'torn' in w for w in warnings)
+  assert (workdir / 'checkpoints_unreadable' / '30').is_dir()
+  assert json.loads((workdir / 'results.json').read_text())['steps_this_run'] == LAST - 20
+  assert_same_run(workdir, reference)
+
+
+def test_a_second_run_on_a_workdir_stops_naming_the_first(reference, tmp_path):
+  """A lock held by a live process (this test's) stops a run before it writes anything."""
+  workdir = tmp_path / 'run'
+  copy_until(reference, workdir, 30)
+  holder = {'host': os.uname().nodename, 'pid': os.getpid()}
+  (workdir / 'jgen.lock').write_text(json.dumps(holder))
+  before = {p: p.stat().st_mtime_ns for p in workdir.rglob('*')}
+  proc = run_jgen(*ARGS, '--workdir', str(workdir), check=False)
+  assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'error: another run (pid {os.getpid()} on {holder["host"]}) is '
+                         'training in this workdir'), last
+  assert {p: p.stat().st_mtime_ns for p in workdir.rglob('*')} == before
+
+
+def test_a_full_disk_during_a_save_loses_nothing(reference, tmp_path):
+  """The workdir is a filesystem with room for a few checkpoints: a save fails on a full
+  disk. The run stops with one line; what it wrote before stays; with room again, a rerun
+  ends bit-identical to the uninterrupted run."""
+  mount = tmp_path / 'small'
+  mount.mkdir()
+  size = sum(p.stat().st_size for p in (reference / 'checkpoints' / '10').rglob('*')
+             if p.is_file())
+  if subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={int(3.5 * size) + 200_000}', 'tmpfs',
+                     str(mount)], capture_output=True).returncode != 0:
+    pytest.skip('this machine does not let the test mount a small filesystem')
+  try:
+    workdir = mount / 'run'
+    proc = run_jgen(*ARGS, '--workdir', str(workdir), check=False)
+    # Orbax's writer threads print their own errors above; the run's last line says it all.
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: writing the checkpoint of step ') and (
+        'No space left on device' in last), last
+    saved = sorted(int(p.name) for p in (workdir / 'checkpoints').iterdir() if p.name.isdigit())
+    assert saved and saved[-1] < LAST
+    reference_params = load_params(reference, saved[-1])
+    for k, v in load_params(workdir, saved[-1]).items():  # The last good one is whole.
+      np.testing.assert_array_equal(v, reference_params[k], err_msg=str(k))
+    subprocess.run(['mount', '-o', 'remount,size=200m', str(mount)], check=True)
+    run_jgen(*ARGS, '--workdir', str(workdir))
+    assert_same_run(workdir, reference)
+  finally:
+    subprocess.run(['umount', str(mount)], capture_output=True)
+
+
+def test_a_non_finite_loss_between_log_steps_is_never_saved(tmp_path):
+  """With a step size that diverges, the run stops at the first non-finite step even when
+  no step logs: the step it names is the one a run logging every step names, and no
+  checkpoint past it (or holding a non-finite value) is written."""
+  args = ('--config', 'configs/ae_mnist.py:smoke', '--config.model.hidden_sizes=(256, 64)',
+          '--config.optimizer.learning_rate=1e30', '--config.optimizer.warmup_steps=0')
+
+  def first_bad_step(workdir, *extra):
+    proc = run_jgen(*args, *extra, '--workdir', str(workdir), check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: loss is not finite at step '), last
+    return int(last.split(' at step ')[1].split()[0])
+
+  every = first_bad_step(tmp_path / 'every', '--config.log_every_steps=1')
+  quiet = first_bad_step(tmp_path / 'quiet', '--config.log_every_steps=1000',
+                         '--config.checkpoint_every_steps=1')
+  assert quiet == every
+  saved = [int(p.name) for p in (tmp_path / 'quiet' / 'checkpoints').iterdir()
+           if p.name.isdigit()]
+  assert all(step < quiet for step in saved)
+  for step in saved:
+    for k, v in load_params(tmp_path / 'quiet', step).items():
+      if np.issubdtype(v.dtype, np.floating):
+        assert np.isfinite(v).all(), (step, k)
