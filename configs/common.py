@@ -150,6 +150,9 @@ def _loop_fields(config: ml_collections.ConfigDict) -> None:
   config.keep_checkpoints = 3
   config.async_checkpoints = True
   config.num_image_examples = 16
+  # Fine-tuning: a checkpoint item directory (WORKDIR/checkpoints/STEP/default) whose
+  # parameters start this run at step 0 with a fresh optimizer ('': none). Resuming is
+  # rerunning in the same workdir.
   config.init_checkpoint = ''
 
 

@@ -3,7 +3,9 @@
 `<workdir>/jgen.lock` holds the holder's host, pid and process start time. A second run
 stops with one line naming the first; a lock whose process is gone (killed, crashed, the
 machine rebooted) is taken over with a warning. Only the host that wrote a lock can tell
-whether its process lives: a lock from another host is never taken over.
+whether its process lives: a lock from another host is never taken over. Within one process
+the lock is shared (a notebook may open a second Trainer on a workdir to inspect it); the
+file goes when the last holder releases it.
 """
 
 import json
@@ -16,6 +18,7 @@ from absl import logging
 from jgen.registry import ConfigError
 
 NAME = 'jgen.lock'
+_HELD: dict[str, int] = {}  # This process's locks: path -> holders.
 
 
 def _start_time(pid: int) -> str | None:
@@ -60,6 +63,10 @@ class WorkdirLock:
       ConfigError: if a live run holds it, naming that run's host and pid.
     """
     me = _me()
+    if _HELD.get(self.path):
+      _HELD[self.path] += 1
+      self.held = True
+      return self
     for _ in range(3):
       try:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -83,6 +90,7 @@ class WorkdirLock:
         continue
       with os.fdopen(fd, 'w') as f:
         json.dump(me, f)
+      _HELD[self.path] = 1
       self.held = True
       return self
     raise ConfigError(f'could not take the lock {self.path}: another run keeps taking it')
@@ -100,6 +108,10 @@ class WorkdirLock:
   def release(self) -> None:
     if self.held:
       self.held = False
+      _HELD[self.path] -= 1
+      if _HELD[self.path]:
+        return
+      del _HELD[self.path]
       try:
         os.remove(self.path)
       except FileNotFoundError:

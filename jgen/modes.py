@@ -81,7 +81,9 @@ def sample_checkpoint(config, workdir: str, num_samples: int, seed: int = 0,
             f'{name}.png')
   path = os.path.join(s.workdir, 'samples', f'{name}.npz')
   if jax.process_index() == 0:
-    np.savez_compressed(path, images=(np.clip(samples, 0, 1) * 255).round().astype(np.uint8))
+    with open(path + '.tmp', 'wb') as f:
+      np.savez_compressed(f, images=(np.clip(samples, 0, 1) * 255).round().astype(np.uint8))
+    os.replace(path + '.tmp', path)
   logging.info('Wrote %d samples of step %d to %s', num_samples, step, path)
   return path
 

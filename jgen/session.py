@@ -63,7 +63,7 @@ _RANGES = [
         'keep_checkpoints', 'gan.n_critic', 'vae.importance_samples',
         'vae.eval_importance_samples', 'vae.importance_chunk')],
     *[(f, lambda v: v >= 0, 'at least 0') for f in (
-        'eval_every_steps', 'checkpoint_every_steps', 'num_image_examples',
+        'checkpoint_every_steps', 'num_image_examples',
         'vae.kl_warmup_steps', 'vae.beta', 'gan.penalty_weight', 'gan.info_weight',
         'gan.info_continuous_weight', 'label_smoothing')],
     *[(f'{o}.{f}', test, rule) for o in ('optimizer', 'g_optimizer', 'd_optimizer')
@@ -74,10 +74,16 @@ _RANGES = [
           ('b1', lambda v: 0 <= v < 1, 'in [0, 1)'),
           ('b2', lambda v: 0 <= v < 1, 'in [0, 1)'),
           ('eps', lambda v: v > 0, 'above 0'))],
+    ('eval_every_steps', lambda v: v >= -1, 'at least -1 (-1: never, 0: at the end)'),
     ('gan.ema_decay', lambda v: 0 <= v < 1, 'in [0, 1)'),
     ('model.dropout', lambda v: 0 <= v < 1, 'in [0, 1)'),
     ('model.input_dropout', lambda v: 0 <= v < 1, 'in [0, 1)'),
 ]
+
+# Model options that are layer sizes: whole numbers of at least 1 (or tuples of them).
+_SIZES = ('hidden_sizes', 'generator_sizes', 'discriminator_sizes', 'features', 'latent_dim',
+          'noise_dim', 'dense_size', 'q_hidden_size', 'maxout_pieces', 'feature_dim',
+          'num_classes', 'kernel_size')
 
 # Sections a family does not read: set away from their defaults, they would be ignored.
 _UNUSED = {'gan': ('augment',), 'vae': ('augment',)}
@@ -94,6 +100,13 @@ def check_values(config) -> None:
       continue
     if not isinstance(value, int | float) or not test(value):
       raise ConfigError(f'{field}={value!r} must be {rule} (--config.{field}=...)')
+  for key, value in (config.get('model') or {}).items():
+    if key in _SIZES:
+      sizes = value if isinstance(value, tuple | list) else (value,)
+      if not sizes or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                              for v in sizes):
+        raise ConfigError(f'model.{key}={value!r} must be a size (a whole number of at least 1'
+                          f'{", or a tuple of them" if key.endswith("sizes") else ""})')
   defaults = {'augment': {'max_shift': 0, 'shift_prob': 1.0, 'shift_until': 1.0}}
   for section in _UNUSED.get(config.family, ()):
     for key, default in defaults[section].items():
@@ -121,7 +134,14 @@ def setup(config, workdir: str, *, with_data: bool = True) -> Setup:
   # Names and model options are checked on abstract values, from the dataset's static
   # metadata, before anything is prepared or written.
   task, transform = build_task(config)
-  jax.eval_shape(task.init_state, jax.random.PRNGKey(0))
+  try:
+    jax.eval_shape(task.init_state, jax.random.PRNGKey(0))
+  except ConfigError:
+    raise
+  except Exception as e:  # noqa: BLE001 - an option of the wrong type or value, at init.
+    first = ' '.join(str(e).split('\n')[0].split())[:200]
+    raise ConfigError(f'model {config.model.name!r} cannot be built from config.model '
+                      f'({type(e).__name__}: {first}); check its options') from None
   evaluators.check(config)
   workdir = check_workdir(workdir)
   if not with_data:

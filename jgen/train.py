@@ -58,6 +58,9 @@ class Stopped(RuntimeError):
     super().__init__(message)
     self.signum = signum
 
+  def __reduce__(self):  # Raised in a comparison's worker process, re-raised in its parent.
+    return Stopped, (str(self), self.signum)
+
 
 class _StopOnSignal:
   """While entered (in the main thread of a single-process run), SIGTERM and SIGINT ask the

@@ -87,11 +87,15 @@ def test_every_config_declares_every_option_of_its_model(config):
     ('infogan_mnist', {'gan.penalty': 'r1', 'gan.penalty_weight': 1.0},
      "model 'infogan' has no other"),
     ('dcgan_mnist', {'augment.max_shift': 1}, 'augment.max_shift=1 has no effect on a gan'),
+    ('dcgan_mnist', {'gan.info_weight': 2.0}, "gan.info_weight=2.0 has no effect: model 'dcgan'"),
     ('vae_mnist', {'augment.max_shift': 1}, 'augment.max_shift=1 has no effect on a vae'),
     ('dcgan_mnist', {'gan.ema_decay': 1.0}, 'gan.ema_decay=1.0 must be in [0, 1)'),
     ('dcgan_mnist', {'d_optimizer.b2': 1.5}, 'd_optimizer.b2=1.5 must be in [0, 1)'),
     ('vae_mnist', {'vae.beta': -1.0}, 'vae.beta=-1.0 must be at least 0'),
     ('gan_mnist', {'model.dropout': 1.0}, 'model.dropout=1.0 must be in [0, 1)'),
+    ('gan_mnist', {'model.discriminator_sizes': (False,)},  # What absl makes of `=False`.
+     'model.discriminator_sizes=(False,) must be a size'),
+    ('ae_mnist', {'model.hidden_sizes': (64, 0)}, 'model.hidden_sizes=(64, 0) must be a size'),
 ])
 def test_options_are_checked_before_any_work(config, overrides, message, tmp_path):
   """Ranges, options the family ignores and penalties without weights are one ConfigError

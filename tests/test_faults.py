@@ -159,6 +159,32 @@ def test_a_second_run_on_a_workdir_stops_naming_the_first(reference, tmp_path):
   assert {p: p.stat().st_mtime_ns for p in workdir.rglob('*')} == before
 
 
+def test_the_workdir_lock_in_process(tmp_path):
+  """Shared within a process (the file stays until the last holder releases it); a dead
+  holder's lock is taken over; a live one's, or another host's, stops with its name."""
+  from jgen.lock import WorkdirLock
+  from jgen.registry import ConfigError
+
+  path = tmp_path / 'jgen.lock'
+  first, second = WorkdirLock(str(tmp_path)).acquire(), WorkdirLock(str(tmp_path)).acquire()
+  first.release()
+  assert path.exists()
+  second.release()
+  assert not path.exists()
+  gone = subprocess.Popen(['true'])
+  gone.wait()
+  host = os.uname().nodename
+  path.write_text(json.dumps({'host': host, 'pid': gone.pid}))
+  WorkdirLock(str(tmp_path)).acquire().release()  # Taken over, then released.
+  assert not path.exists()
+  for holder in ({'host': host, 'pid': 1}, {'host': 'elsewhere', 'pid': gone.pid}):
+    path.write_text(json.dumps(holder))
+    with pytest.raises(ConfigError, match=f'another run \\(pid {holder["pid"]} on '
+                                          f'{holder["host"]}\\)'):
+      WorkdirLock(str(tmp_path)).acquire()
+    assert json.loads(path.read_text()) == holder  # Not touched.
+
+
 def test_a_full_disk_during_a_save_loses_nothing(reference, tmp_path):
   """The workdir is a filesystem with room for a few checkpoints: a save fails on a full
   disk. The run stops with one line; what it wrote before stays; with room again, a rerun
@@ -215,3 +241,61 @@ def test_a_non_finite_loss_between_log_steps_is_never_saved(tmp_path):
     for k, v in load_params(tmp_path / 'quiet', step).items():
       if np.issubdtype(v.dtype, np.floating):
         assert np.isfinite(v).all(), (step, k)
+
+
+# --- A fuzz of config overrides -------------------------------------------------------------
+
+FUZZ_CONFIGS = ('ae_mnist', 'dcgan_mnist', 'vae_mnist', 'gan_mnist')
+# Kept fixed: the run's length (a fuzzed run takes two steps) and offline data.
+FUZZ_FIXED = ('num_train_steps', 'data.download')
+# Values of every type; sizes stay small (a valid but huge size is a slow run, not a bug).
+FUZZ_VALUES = (-1, 0, 1, 3, 64, -1.0, 0.0, 0.5, 1.0, 2.0, 1e30, float('nan'), '', 'x',
+               'none', 'relu', 'True', (), (3,), (16, 8), True, False)
+
+
+def fuzz_cases(count: int, seed: int = 0) -> list[tuple[str, str, object]]:
+  """`count` (config, dotted field, value) draws, seeded: a field of the config, and a value
+  of its type or of another."""
+  import jgen
+
+  rng = random.Random(seed)
+  fields = {}
+  for name in FUZZ_CONFIGS:
+    flat = {}
+
+    def walk(node, prefix, flat=flat):
+      for key, value in node.items():
+        if hasattr(value, 'items'):
+          walk(value, f'{prefix}{key}.')
+        else:
+          flat[f'{prefix}{key}'] = value
+
+    walk(jgen.load_config(f'configs/{name}.py:smoke'), '')
+    fields[name] = sorted(k for k in flat if k not in FUZZ_FIXED)
+  cases = []
+  for _ in range(count):
+    name = rng.choice(FUZZ_CONFIGS)
+    cases.append((name, rng.choice(fields[name]), rng.choice(FUZZ_VALUES)))
+  return cases
+
+
+def _flag(value) -> str:
+  if isinstance(value, tuple):
+    return '(' + ','.join(map(str, value)) + (',)' if len(value) == 1 else ')')
+  return str(value)
+
+
+@pytest.mark.parametrize('config, field, value', fuzz_cases(
+    int(os.environ.get('JGEN_FUZZ_CASES', '4')), int(os.environ.get('JGEN_FUZZ_SEED', '0'))))
+def test_fuzzed_override_starts_cleanly_or_fails_in_one_line(config, field, value, tmp_path):
+  """Each draw ends in a run that trains (two steps) or in one `error:` line, never a
+  traceback. JGEN_FUZZ_CASES=N draws more (the same first ones), JGEN_FUZZ_SEED=S others."""
+  proc = run_jgen('--config', f'configs/{config}.py:smoke', '--workdir', str(tmp_path),
+                  '--config.num_train_steps=2', f'--config.{field}={_flag(value)}',
+                  check=False, timeout=600)
+  if proc.returncode == 0:
+    assert (tmp_path / 'results.json').exists()
+    return
+  lines = proc.stderr.strip().splitlines()
+  assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  assert lines[-1].startswith('error: '), lines[-1]

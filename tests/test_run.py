@@ -190,6 +190,7 @@ def _snapshot(workdir: pathlib.Path):
     ('--config.batch_size=30', 'batch_size=30 is not divisible by the 4 devices'),
     ('--config.batch_size=0', 'batch_size=0 must be at least 1'),
     ('--config.log_every_steps=0', 'log_every_steps=0 must be at least 1'),
+    ('--config.model.hidden_sizes=False', 'model.hidden_sizes=(False,) must be a size'),
     ('--config.optimizer.learning_rate=-0.001', 'optimizer.learning_rate=-0.001 must be above 0'),
     ('--config.model.widht=3', "unknown config field 'widht'"),
 ])

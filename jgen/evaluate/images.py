@@ -27,4 +27,5 @@ def save_png(image: np.ndarray, path: str, scale: int = 2) -> None:
   img = Image.fromarray(pixels)
   if scale > 1:
     img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-  img.save(path)
+  img.save(path + '.tmp', format='PNG')  # Whole or absent, never half-written.
+  os.replace(path + '.tmp', path)

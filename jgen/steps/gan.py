@@ -320,6 +320,12 @@ def build_task(config, image_shape) -> Task:
   if gan.stats_samples < 1 or gan.stats_samples % jax.device_count():
     raise ConfigError(f'gan.stats_samples={gan.stats_samples} must be a positive multiple of '
                       f'the {jax.device_count()} devices')
+  spec = model.latent
+  for field, codes in (('info_weight', spec.categories), ('info_continuous_weight',
+                                                           spec.continuous)):
+    if not codes and gan[field] != 1.0:
+      raise ConfigError(f'gan.{field}={gan[field]} has no effect: model {config.model.name!r} '
+                        'has no such code (InfoGAN has); drop that override')
   # Any dropout in D (its input's too) makes it run per example, each with its own keys.
   dropout = any(getattr(model.discriminator, name, 0.0) > 0
                 for name in ('dropout', 'input_dropout'))
