@@ -51,7 +51,7 @@ notebooks: data
 	$(PY) notebooks/execute.py notebooks/*.ipynb
 
 test: data
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 tests
 
 lint: setup
 	$(VENV)/bin/ruff check .

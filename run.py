@@ -93,16 +93,18 @@ def main(argv):
                               num_components=_COMPONENTS.value)
     else:
       modes.latent_checkpoint(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, train.NonFiniteLossError, CheckpointWriteError) as e:
+  except (ConfigError, train.NonFiniteLossError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
-  except OSError as e:
-    if e.errno not in _WRITE_ERRORS:
+  except (CheckpointWriteError, OSError) as e:
+    if isinstance(e, OSError) and e.errno not in _WRITE_ERRORS:
       raise
-    # A full disk or a lost mount while writing logs, events or results.
-    print(f'error: {e.strerror} writing {e.filename or "the workdir"}; make room and rerun '
-          'to go on from the last checkpoint', file=sys.stderr)
-    sys.exit(2)
+    # A full disk or a lost mount while writing checkpoints, logs, events or results.
+    print('error: ' + (str(e) if isinstance(e, CheckpointWriteError) else
+                       f'{e.strerror} writing {e.filename or "the workdir"}; make room and '
+                       'rerun to go on from the last checkpoint'), file=sys.stderr, flush=True)
+    # Orbax's writer threads would print their own tracebacks at interpreter exit.
+    os._exit(2)
   except train.Stopped as e:  # SIGTERM or SIGINT, after a checkpoint: the shell's code.
     print(f'stopped: {e}', file=sys.stderr)
     sys.exit(128 + e.signum)

@@ -29,8 +29,8 @@ def main():
   import optax
   import torch
 
-  from bench import twin_weights, twins
-  from bench.__main__ import ROOT, image_shape
+  from bench import twins
+  from bench.__main__ import ROOT
   from bench.gan_networks import _time
   from jgen import augment, losses, models
   from jgen.config import load_config
@@ -39,10 +39,7 @@ def main():
   if config.family != 'autoencoder' or config.corrupt.name != 'none':
     raise SystemExit(f'error: {args.config} is not a plain autoencoder config; '
                      'use bench/gan_networks.py for GANs')
-  shape = image_shape(config)
-  jgen_step = twins.JgenStep(config, shape)
-  twin = twins.TorchStep(config, shape, 'cpu', 'float32')
-  twin_weights.load(twin, config, shape, jgen_step.state)
+  shape, jgen_step, twin = twins.side_by_side(config)
   model = models.build_model(**config.model, image_shape=shape)
   params = jax.device_get(jgen_step.state.params)
   b = config.batch_size

@@ -50,16 +50,13 @@ def main():
   import optax
   import torch
 
-  from bench import twin_weights, twins
-  from bench.__main__ import ROOT, image_shape
+  from bench import twins
+  from bench.__main__ import ROOT
   from jgen import models
   from jgen.config import load_config
 
   config = load_config(str(ROOT / args.config), {'dtype': 'float32'})
-  shape = image_shape(config)
-  jgen_step = twins.JgenStep(config, shape)
-  twin = twins.TorchStep(config, shape, 'cpu', 'float32')
-  twin_weights.load(twin, config, shape, jgen_step.state)
+  shape, jgen_step, twin = twins.side_by_side(config)
   model = models.build_model(**config.model, image_shape=shape, axis_name=None)
   state = jax.device_get(jgen_step.state)
   gen, disc = model.generator, model.discriminator

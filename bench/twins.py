@@ -76,6 +76,19 @@ class JgenStep:
     jax.block_until_ready(self.state)
 
 
+def side_by_side(config):
+  """A config's jgen step and its PyTorch twin on CPU, float32, from jgen's initial weights:
+  (image shape, JgenStep, TorchStep)."""
+  from bench import twin_weights
+  from bench.__main__ import image_shape
+
+  shape = image_shape(config)
+  jgen_step = JgenStep(config, shape)
+  twin = TorchStep(config, shape, 'cpu', 'float32')
+  twin_weights.load(twin, config, shape, jgen_step.state)
+  return shape, jgen_step, twin
+
+
 # --- PyTorch twins' train steps -----------------------------------------------------------
 
 

@@ -184,13 +184,14 @@ class Checkpointer:
     if not bool(jax.device_get(_all_finite(state))):
       raise NonFiniteStateError(f'the state of step {step} holds non-finite values')
     value = jax.device_get(digest(state))
+    self.wait()  # The save in flight first (Orbax waits for it anyway): its errors are its own.
     try:
       started = self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
       if started:
         self._record(step, value)
     except Exception as e:  # noqa: BLE001 - Orbax and TensorStore raise many kinds.
-      self._failed(self._pending or step, e)
-    self._pending = step if started else self._pending
+      self._failed(step, e)
+    self._pending = step if started else None
     return started
 
   def _failed(self, step: int, e: BaseException):
@@ -285,7 +286,7 @@ class Checkpointer:
     try:
       self.manager.wait_until_finished()
     except Exception as e:  # noqa: BLE001
-      self._failed(self._pending, e)
+      self._failed(self._pending or self.latest_step() or 0, e)
     self._pending = None
 
   def close(self) -> None:

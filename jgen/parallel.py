@@ -167,6 +167,12 @@ def replicate(mesh, tree):
   return jax.tree.map(put, tree)
 
 
+def all_processes(value: np.ndarray) -> np.ndarray:
+  """Every process's `value` (a host scalar or array), stacked in process order; every
+  process must call it at the same point."""
+  return np.asarray(multihost_utils.process_allgather(value))
+
+
 def gather(tree):
   """Fetches global (possibly sharded) arrays to numpy on every process."""
   return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))

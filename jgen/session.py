@@ -114,6 +114,16 @@ def check_values(config) -> None:
         raise ConfigError(f'{section}.{key}={config[section][key]!r} has no effect on a '
                           f'{config.family} (only autoencoders and classifiers read '
                           f'{section}); drop that override')
+  # Options that only act with another one set.
+  augment, corrupt = config.get('augment'), config.get('corrupt')
+  if augment and not augment.get('max_shift', 0):
+    for key in ('shift_prob', 'shift_until'):
+      if augment.get(key, 1.0) != 1.0:
+        raise ConfigError(f'augment.{key}={augment[key]} has no effect without a shift; set '
+                          '--config.augment.max_shift (1 or more pixels) or drop it')
+  if corrupt and corrupt.get('name') == 'none' and corrupt.get('level', 0.0):
+    raise ConfigError(f'corrupt.level={corrupt.level} has no effect with corrupt.name=none; '
+                      'set --config.corrupt.name (gaussian, masking, salt_and_pepper)')
 
 
 def setup(config, workdir: str, *, with_data: bool = True) -> Setup:

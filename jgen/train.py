@@ -63,8 +63,12 @@ class Stopped(RuntimeError):
 
 
 class _StopOnSignal:
-  """While entered (in the main thread of a single-process run), SIGTERM and SIGINT ask the
-  loop to stop after the current step instead of killing it; a second signal stops at once.
+  """While entered (in the main thread), SIGTERM and SIGINT ask the loop to stop after the
+  current step instead of killing it; a second signal stops at once.
+
+  The processes of a multi-process run must stop at the same step (a checkpoint is saved by
+  all together): they agree on log steps, where the host waits for the devices anyway, so
+  they stop at the first log step after any of them was signalled.
   """
 
   SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -82,9 +86,20 @@ class _StopOnSignal:
                     signal.Signals(signum).name)
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread() and jax.process_count() == 1:
+    if threading.current_thread() is threading.main_thread():
       self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
     return self
+
+  def agreed(self, log_step: bool) -> bool:
+    """Whether to stop after this step: at once in a single process, at a log step with
+    every process in a multi-process run (each calls this at every step)."""
+    if jax.process_count() == 1:
+      return self.signum is not None
+    if not log_step:
+      return False
+    signums = parallel.all_processes(np.int32(self.signum or 0))
+    self.signum = int(np.max(signums)) or None
+    return self.signum is not None
 
   def __exit__(self, *exc):
     for s, handler in self._previous.items():
@@ -279,10 +294,12 @@ class Trainer:
     results = trainer.train()  # on to config.num_train_steps: evaluates, writes results.json
 
   Creating one validates everything it can before any work (names, batch size, dataset,
-  workdir) and restores the workdir's latest checkpoint (else `init_checkpoint`, else a
-  fresh state from `config.seed`); a run continued in a new Trainer (or process) ends
-  exactly as if it had never stopped. `state` is the current (device) train state;
-  `sample`, `generate`, `encode`, `reconstruct`, `grids` and `evaluate` read it.
+  workdir), takes the workdir's lock (`jgen.lock`: another process's run there stops with
+  its name; released by `close`, which `finish` calls) and restores the workdir's newest
+  whole checkpoint (else the parameters of `init_checkpoint`, else a fresh state from
+  `config.seed`); a run continued in a new Trainer (or process) ends exactly as if it had
+  never stopped. `state` is the current (device) train state; `sample`, `generate`,
+  `encode`, `reconstruct`, `grids` and `evaluate` read it.
   """
 
   def __init__(self, config, workdir: str):
@@ -407,7 +424,7 @@ class Trainer:
         logged |= evaluated
         self._meter.exclude(time.time() - t_eval)
       yield step, logged
-      if self._stop is not None and self._stop.signum is not None and self.step < total:
+      if self._stop is not None and self._stop.agreed(log) and self.step < total:
         self.save()
         name = signal.Signals(self._stop.signum).name
         raise Stopped(f'{name} after step {self.step}, saved in '

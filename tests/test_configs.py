@@ -89,7 +89,13 @@ def test_every_config_declares_every_option_of_its_model(config):
     ('dcgan_mnist', {'augment.max_shift': 1}, 'augment.max_shift=1 has no effect on a gan'),
     ('dcgan_mnist', {'gan.info_weight': 2.0}, "gan.info_weight=2.0 has no effect: model 'dcgan'"),
     ('vae_mnist', {'augment.max_shift': 1}, 'augment.max_shift=1 has no effect on a vae'),
+    ('conv_ae_mnist', {'augment.shift_prob': 0.5},
+     'augment.shift_prob=0.5 has no effect without a shift'),
+    ('ae_mnist', {'corrupt.level': 0.3}, 'corrupt.level=0.3 has no effect with corrupt.name=none'),
     ('dcgan_mnist', {'gan.ema_decay': 1.0}, 'gan.ema_decay=1.0 must be in [0, 1)'),
+    ('ae_mnist', {'log_every_steps': 0}, 'log_every_steps=0 must be at least 1'),
+    ('ae_mnist', {'optimizer.learning_rate': -1e-3},
+     'optimizer.learning_rate=-0.001 must be above 0'),
     ('dcgan_mnist', {'d_optimizer.b2': 1.5}, 'd_optimizer.b2=1.5 must be in [0, 1)'),
     ('vae_mnist', {'vae.beta': -1.0}, 'vae.beta=-1.0 must be at least 0'),
     ('gan_mnist', {'model.dropout': 1.0}, 'model.dropout=1.0 must be in [0, 1)'),
@@ -112,3 +118,30 @@ def test_options_are_checked_before_any_work(config, overrides, message, tmp_pat
   if 'set --config.model.discriminator_norm=layer' in message:
     session.setup(jgen.load_config(f'configs/{config}.py:smoke', overrides | {
         'model.discriminator_norm': 'layer'}), str(tmp_path / 'fixed'))
+
+
+def test_every_override_the_docs_and_errors_suggest_exists():
+  """Each `--config.FIELD` the README, docs/, run.py or an error message in jgen/ names is a
+  field of at least one training config (ml_collections refuses undeclared ones)."""
+  import re
+
+  import jgen
+
+  texts = [ROOT / 'README.md', ROOT / 'run.py', *(ROOT / 'docs').glob('*.md'),
+           *(ROOT / 'jgen').rglob('*.py')]
+  named = {m for path in texts
+           for m in re.findall(r'--config\.([a-z_0-9.]*[a-z_0-9])', path.read_text())}
+  named -= {'field', 'FIELD'}  # The README's placeholder.
+  assert len(named) >= 20
+  configs = [jgen.load_config(f'configs/{c}') for c in CONFIGS]
+
+  def has(config, dotted):
+    node = config
+    for part in dotted.split('.'):
+      if not hasattr(node, 'keys') or part not in node:
+        return False
+      node = node[part]
+    return True
+
+  missing = sorted(f for f in named if not any(has(c, f) for c in configs))
+  assert not missing, f'suggested overrides no config declares: {missing}'

@@ -120,7 +120,7 @@ def test_latent_mode_on_a_50d_vae_draws_interpolations_only(vae_run):
     (['--config', 'configs/dcgan_mnist.py:smoke', '--mode=latent'],
      "error: model family 'gan' has no encoder: latent pictures need an autoencoder or a VAE"),
     (['--config', 'configs/vae_mnist.py:smoke', '--config.vae.importance_samples=0'],
-     'error: vae.importance_samples=0 and vae.eval_importance_samples=10 must be >= 1'),
+     'error: vae.importance_samples=0 must be at least 1 (--config.vae.importance_samples=...)'),
 ])
 def test_bad_sampling_inputs_fail_with_one_line(args, message, tmp_path):
   proc = run_jgen(*args, '--workdir', str(tmp_path), check=False, timeout=60)
