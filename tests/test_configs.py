@@ -94,6 +94,7 @@ def test_every_config_declares_every_option_of_its_model(config):
     ('ae_mnist', {'corrupt.level': 0.3}, 'corrupt.level=0.3 has no effect with corrupt.name=none'),
     ('dcgan_mnist', {'gan.ema_decay': 1.0}, 'gan.ema_decay=1.0 must be in [0, 1)'),
     ('ae_mnist', {'log_every_steps': 0}, 'log_every_steps=0 must be at least 1'),
+    ('vae_mnist', {'data.name': '1e+30'}, "unknown dataset '1e+30'"),  # Not even a name.
     ('ae_mnist', {'optimizer.learning_rate': -1e-3},
      'optimizer.learning_rate=-0.001 must be above 0'),
     ('dcgan_mnist', {'d_optimizer.b2': 1.5}, 'd_optimizer.b2=1.5 must be in [0, 1)'),

@@ -54,7 +54,7 @@ def get_builder(name: str, data_dir: str | None):
         'machine where that ran (and set TFDS_DATA_DIR)')
   try:
     return tfds.builder(name, data_dir=data_dir or default_data_dir())
-  except tfds.core.registered.DatasetNotFoundError:
+  except (tfds.core.registered.DatasetNotFoundError, ValueError):  # ValueError: not a name.
     close = difflib.get_close_matches(name, tfds.list_builders(), n=3)
     hint = f'; did you mean {", ".join(close)}?' if close else ''
     raise ConfigError(f'unknown dataset {name!r}: TFDS has no builder of that name{hint}') from None
