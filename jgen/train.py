@@ -158,8 +158,8 @@ def _append_jsonl(path: str, row: dict) -> None:
 
 
 def _jsonl_rows(path: str):
-  """The rows of a `metrics.jsonl`; a line that does not parse (a
-  torn append: a kill or a full disk mid-write) is skipped with a warning."""
+  """The rows of a `metrics.jsonl`; a line that does not parse (a torn append: a kill or a
+  full disk mid-write) is skipped with a warning."""
   with open(path) as f:
     for number, line in enumerate(f, 1):
       try:
