@@ -171,6 +171,10 @@ class Checkpointer:
 
   # --- Save and restore ---------------------------------------------------------------------
 
+  def due(self, step: int) -> bool:
+    """Whether `step` is a periodic checkpoint step."""
+    return bool(self.every_steps) and step % self.every_steps == 0
+
   def save(self, step: int, state, *, force: bool = False) -> bool:
     """Saves `state` if `step` is a multiple of `every_steps` (or `force`).
 
@@ -179,7 +183,7 @@ class Checkpointer:
     Raises:
       NonFiniteStateError: if a floating-point array of `state` holds NaN or infinity.
     """
-    if not (force or (self.every_steps and step % self.every_steps == 0)):
+    if not (force or self.due(step)):
       return False
     if not bool(jax.device_get(_all_finite(state))):
       raise NonFiniteStateError(f'the state of step {step} holds non-finite values')

@@ -444,7 +444,7 @@ class Trainer:
   def _checkpoint(self, step: int, *, force: bool = False) -> bool:
     """Saves `step` if due (or `force`), never a state with a non-finite value or one past
     a non-finite loss."""
-    if not (force or self._ckpt.every_steps and step % self._ckpt.every_steps == 0):
+    if not (force or self._ckpt.due(step)):
       return False
     self._check_finite()
     try:

@@ -71,13 +71,21 @@ def test_eval_step_counts_only_real_examples(setup):
   np.testing.assert_allclose(2 * float(sums_half['loss']), float(sums_doubled['loss']), rtol=1e-5)
 
 
-def test_checkpoint_round_trip(setup, tmp_path):
+def _train_and_save(setup, workdir) -> tuple:
+  """One train step from the fresh state, saved as step 1 in `workdir`: (state, its
+  Checkpointer, the write finished)."""
   task, mesh, batch = setup
   train_fn = parallel.data_parallel(task.train_step, mesh)
   state, _ = train_fn(_fresh_state(task, mesh), parallel.shard_batch(mesh, batch))
-  ckpt = Checkpointer(str(tmp_path), every_steps=1, keep=2)
+  ckpt = Checkpointer(str(workdir), every_steps=1, keep=2)
   assert ckpt.save(1, state)
   ckpt.wait()
+  return state, ckpt
+
+
+def test_checkpoint_round_trip(setup, tmp_path):
+  task, mesh, _ = setup
+  state, ckpt = _train_and_save(setup, tmp_path)
   restored = ckpt.restore(_fresh_state(task, mesh))
   ckpt.close()
   leaves_a, tree_a = jax.tree.flatten(state)
@@ -109,11 +117,8 @@ def test_digest_changes_with_any_bit_and_not_with_a_copy(setup):
 def test_fine_tuning_loads_parameters_only(setup, tmp_path):
   """`init_checkpoint`: the parameters of a trained state; step, optimizer state and key of
   the new run. A checkpoint of another architecture is one error naming the parameter."""
-  task, mesh, batch = setup
-  train_fn = parallel.data_parallel(task.train_step, mesh)
-  trained, _ = train_fn(_fresh_state(task, mesh), parallel.shard_batch(mesh, batch))
-  ckpt = Checkpointer(str(tmp_path), every_steps=1, keep=2)
-  assert ckpt.save(1, trained)
+  task, mesh, _ = setup
+  trained, ckpt = _train_and_save(setup, tmp_path)
   ckpt.close()
   fresh = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(7)))
   loaded = load_parameters(fresh, str(tmp_path / 'checkpoints' / '1' / 'default'))
