@@ -28,34 +28,45 @@ DIGESTS = 'checkpoint_digests.json'
 UNREADABLE = 'checkpoints_unreadable'
 
 
-def _leaf_digest(x: jax.Array) -> jax.Array:
+def _host(x) -> np.ndarray:
+  """One host copy of a (replicated) array; PRNG keys as their key data."""
+  if isinstance(x, jax.Array):
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      x = jax.random.key_data(x)
+    if not x.is_fully_addressable:  # Multi-process: this process's replica.
+      x = x.addressable_shards[0].data
+  return np.asarray(x)
+
+
+def _leaf_digest(x: np.ndarray) -> np.ndarray:
   """(2,) uint32: the sum of the array's 32-bit words and their position-weighted sum,
   modulo 2^32 (integer sums: the same for any summation order)."""
-  if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-    x = jax.random.key_data(x)
-  x = x.ravel()
-  if x.dtype == jnp.bool_:
-    words = x.astype(jnp.uint32)
+  x = np.ascontiguousarray(x).ravel()
+  if x.dtype == np.bool_:
+    words = x.astype(np.uint32)
   elif x.dtype.itemsize == 4:
-    words = jax.lax.bitcast_convert_type(x, jnp.uint32)
+    words = x.view(np.uint32)
   elif x.dtype.itemsize == 2:
-    words = jax.lax.bitcast_convert_type(x, jnp.uint16).astype(jnp.uint32)
+    words = x.view(np.uint16).astype(np.uint32)
   else:
-    words = jax.lax.bitcast_convert_type(x, jnp.uint8).astype(jnp.uint32)
-  weights = jnp.arange(1, words.size + 1, dtype=jnp.uint32)
-  return jnp.stack([words.sum(dtype=jnp.uint32), (words * weights).sum(dtype=jnp.uint32)])
+    words = x.view(np.uint8).astype(np.uint32)
+  weights = np.arange(1, words.size + 1, dtype=np.uint32)
+  return np.array([words.sum(dtype=np.uint32), (words * weights).sum(dtype=np.uint32)],
+                  np.uint32)
 
 
-@jax.jit
-def digest(tree) -> jax.Array:
-  """(leaves, 2) uint32 fingerprint of a pytree of arrays; any changed bit changes it."""
-  return jnp.stack([_leaf_digest(x) for x in jax.tree.leaves(tree)])
+def digest(tree) -> np.ndarray:
+  """(leaves, 2) uint32 fingerprint of a pytree of arrays; any changed bit changes it.
+
+  Computed on the host (NumPy), as the save reads the arrays anyway: a jitted version cost
+  a compilation of seconds per run and state structure, more than a short run's saves.
+  """
+  return np.stack([_leaf_digest(_host(x)) for x in jax.tree.leaves(tree)])
 
 
-@jax.jit
-def _all_finite(tree) -> jax.Array:
-  floats = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
-  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in floats])) if floats else True
+def _all_finite(tree) -> bool:
+  return all(np.isfinite(a).all() for a in map(_host, jax.tree.leaves(tree))
+             if jnp.issubdtype(a.dtype, jnp.floating))
 
 
 class NonFiniteStateError(ValueError):
@@ -185,9 +196,9 @@ class Checkpointer:
     """
     if not (force or self.due(step)):
       return False
-    if not bool(jax.device_get(_all_finite(state))):
+    if not _all_finite(state):
       raise NonFiniteStateError(f'the state of step {step} holds non-finite values')
-    value = jax.device_get(digest(state))
+    value = digest(state)
     self.wait()  # The save in flight first (Orbax waits for it anyway): its errors are its own.
     try:
       started = self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
@@ -227,8 +238,7 @@ class Checkpointer:
       first = ' '.join(str(e).split())[:120]
       raise ValueError(f'it does not restore ({type(e).__name__}: {first})') from None
     recorded = self._digests().get(str(step))
-    if recorded is not None and not np.array_equal(np.asarray(recorded),
-                                                   jax.device_get(digest(restored))):
+    if recorded is not None and not np.array_equal(np.asarray(recorded), digest(restored)):
       raise ValueError('its arrays differ from what was saved (digest mismatch)')
     return restored
 

@@ -32,6 +32,9 @@ from jgen.writer import MetricWriter
 # Training batches kept on the devices ahead of the step (jgen.data.prefetch);
 # bench/data_rate.py measures the step rate with them against device-resident batches.
 PREFETCH = 2
+# A run compiles a second, metric-free step for the steps that log nothing only if it has at
+# least this many of them (the compilation costs more than it saves in short runs).
+QUIET_STEPS = 2000
 
 
 class QuietLibraries(logging_lib.Filter):
@@ -338,10 +341,14 @@ class Trainer:
 
     self._train_fn = parallel.data_parallel(watched, s.mesh, num_args=3, donate_argnums=(0,))
     # Steps that log nothing run the same step without its metrics, so XLA drops their
-    # computation (norms, extra losses): bench/ae_step.py measures what that saves.
-    self._quiet_fn = parallel.data_parallel(
-        lambda st, batch, first_bad: (lambda out: (out[0], out[2]))(
-            watched(st, batch, first_bad)), s.mesh, num_args=3, donate_argnums=(0,))
+    # computation (norms, extra losses): bench/ae_step.py measures what that saves. That
+    # second program compiles in seconds, so only configs with many such steps have it
+    # (decided by the config alone, so that a resumed run steps as the first did).
+    self._quiet_fn = self._train_fn
+    if config.num_train_steps - config.num_train_steps // config.log_every_steps >= QUIET_STEPS:
+      self._quiet_fn = parallel.data_parallel(
+          lambda st, batch, first_bad: (lambda out: (out[0], out[2]))(
+              watched(st, batch, first_bad)), s.mesh, num_args=3, donate_argnums=(0,))
     self._fns = _image_fns(s)
     self._entries, self._skipped = evaluators.build(config), set()
     self._examples = self._writer = self._batches = None
@@ -402,7 +409,7 @@ class Trainer:
         self.state, metrics, self._first_bad = self._train_fn(self.state, batch,
                                                               self._first_bad)
       else:
-        self.state, self._first_bad = self._quiet_fn(self.state, batch, self._first_bad)
+        self.state, *_, self._first_bad = self._quiet_fn(self.state, batch, self._first_bad)
       self.step = step
       if self._meter.last_time is None:
         jax.block_until_ready(self.state)

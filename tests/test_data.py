@@ -67,6 +67,26 @@ def test_eval_batches_pad_and_mask_without_dropping(mnist_source):
   assert counts.tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
+def test_splits_can_be_sliced_as_in_tfds(mnist_source):
+  """`test[:1000]`, `train[100:300]`: the examples of those positions, in the stored order."""
+  images, labels = mnist_source.arrays('test')
+  first, first_labels = mnist_source.arrays('test[:1000]')
+  assert mnist_source.check_split('test[:1000]') == 1000 == len(first_labels)
+  np.testing.assert_array_equal(first, images[:1000])
+  np.testing.assert_array_equal(first_labels, labels[:1000])
+  middle = mnist_source.arrays('train[100:300]')[1]
+  np.testing.assert_array_equal(middle, mnist_source.arrays('train')[1][100:300])
+  info = data.dataset_info(mnist_source, 'train[:500]', 'test[-10:]')
+  assert (info.num_train, info.num_test) == (500, 10)
+  batches = list(data.eval_batches(mnist_source, split='test[9000:]', global_batch_size=600))
+  assert sum(b['mask'].sum() for b in batches) == 1000
+  np.testing.assert_array_equal(batches[0]['label'], labels[9000:9600])
+  with pytest.raises(ConfigError, match=r"split 'test\[20000:\]' of dataset 'mnist' is empty"):
+    mnist_source.check_split('test[20000:]')
+  with pytest.raises(ConfigError, match=r"no split 'tset\[:5\]'; it has: .*test"):
+    mnist_source.check_split('tset[:5]')
+
+
 def test_batch_larger_than_split_is_a_config_error(mnist_source):
   with pytest.raises(ConfigError, match='exceeds the 10000 examples'):
     next(data.train_batches(mnist_source, split='test', global_batch_size=20000, seed=0))

@@ -252,8 +252,11 @@ def test_a_non_finite_loss_between_log_steps_is_never_saved(tmp_path):
   """With a step size that diverges, the run stops at the first non-finite step even when
   no step logs: the step it names is the one a run logging every step names, and no
   checkpoint past it (or holding a non-finite value) is written."""
+  # 3,000 steps, so that the run logging every 1,000 has its metric-free step (it stops at
+  # the first steps anyway).
   args = ('--config', 'configs/ae_mnist.py:smoke', '--config.model.hidden_sizes=(256, 64)',
-          '--config.optimizer.learning_rate=1e30', '--config.optimizer.warmup_steps=0')
+          '--config.optimizer.learning_rate=1e30', '--config.optimizer.warmup_steps=0',
+          '--config.num_train_steps=3000')
 
   def first_bad_step(workdir, *extra):
     proc = run_jgen(*args, *extra, '--workdir', str(workdir), check=False)

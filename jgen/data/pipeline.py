@@ -13,6 +13,7 @@ batch does not depend on how many processes or devices share it.
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -86,21 +87,35 @@ class Source:
     source.image_shape = tuple(next(iter(splits.values()))[0].shape[1:])
     return source
 
-  def check_split(self, split: str) -> int:
-    """The number of examples in `split`, or a ConfigError naming the splits there are."""
-    if split not in self.splits:
+  def _parse(self, split: str) -> tuple[str, slice]:
+    """A split name, or a slice of one in TFDS's notation (`test[:1000]`, `train[100:200]`),
+    as (name, slice); a ConfigError names the splits there are."""
+    match = re.fullmatch(r'(\w+)(?:\[(-?\d*):(-?\d*)\])?', split)
+    if not match or match[1] not in self.splits:
       raise ConfigError(f'dataset {self.name!r} has no split {split!r}; '
-                        f'it has: {", ".join(self.splits)}')
-    return self.splits[split]
+                        f'it has: {", ".join(self.splits)} (or a slice such as '
+                        f'{next(iter(self.splits))}[:1000])')
+    start, stop = (int(v) if v else None for v in match.group(2, 3))
+    return match[1], slice(start, stop)
+
+  def check_split(self, split: str) -> int:
+    """The number of examples in `split` (a name or a slice of one), or a ConfigError."""
+    name, part = self._parse(split)
+    n = len(range(self.splits[name])[part])
+    if not n and part != slice(None):
+      raise ConfigError(f'split {split!r} of dataset {self.name!r} is empty (the split has '
+                        f'{self.splits[name]} examples)')
+    return n
 
   def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels) of `split`, memory-mapped."""
+    """(images, labels) of `split` (a name or a slice of one), memory-mapped."""
     self.check_split(split)
-    if split not in self._arrays:
-      self._arrays[split] = tuple(
-          np.load(os.path.join(self.path, f'{split}.{part}.npy'), mmap_mode='r')
-          for part in ('images', 'labels'))
-    return self._arrays[split]
+    name, part = self._parse(split)
+    if name not in self._arrays:
+      self._arrays[name] = tuple(
+          np.load(os.path.join(self.path, f'{name}.{kind}.npy'), mmap_mode='r')
+          for kind in ('images', 'labels'))
+    return tuple(a[part] for a in self._arrays[name])
 
 
 def dataset_info(source: Source, train_split: str = 'train',
