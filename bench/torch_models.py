@@ -339,21 +339,22 @@ def conv_gan(image_shape, *, features=64, num_resamples=0, kernel_size=4, latent
 
 def gan(model_config, image_shape):
   """(generator, discriminator) of jgen's `mlp_gan` / `dcgan` / `infogan` config, and the
-  latent's (noise_dim, noise, categories, continuous) as jgen's LatentSpec has them."""
+  latent's (noise_dim, noise, categories, continuous, noise_scale) as jgen's LatentSpec has
+  them."""
   m = model_config
   if m.name == 'mlp_gan':
-    latent = (m.noise_dim, m.get('noise', 'uniform'), 0, 0)
+    latent = (m.noise_dim, m.get('noise', 'uniform'), 0, 0, 1.0)
     g, d = mlp_gan(image_shape, tuple(m.generator_sizes), tuple(m.discriminator_sizes),
                    m.maxout_pieces, m.dropout, m.input_dropout, m.noise_dim)
   elif m.name == 'dcgan':
     if m.get('upsampling', 'strided') not in ('strided', 'subpixel', 'transpose'):
       raise ValueError(f'unknown upsampling {m.upsampling!r}')
-    latent = (m.noise_dim, m.get('noise', 'normal'), 0, 0)
+    latent = (m.noise_dim, m.get('noise', 'normal'), 0, 0, 1.0)
     g, d = conv_gan(image_shape, features=m.features, num_resamples=m.get('num_resamples', 0),
                     kernel_size=m.kernel_size, latent_size=m.noise_dim, norm=m.norm,
                     discriminator_norm=m.get('discriminator_norm', None))
   elif m.name == 'infogan':
-    latent = (m.noise_dim, 'uniform', m.categories, m.continuous)
+    latent = (m.noise_dim, 'uniform', m.categories, m.continuous, m.get('noise_scale', 1.0))
     g, d = conv_gan(image_shape, features=m.features, num_resamples=m.get('num_resamples', 0),
                     kernel_size=m.get('kernel_size', 4),
                     latent_size=m.noise_dim + m.categories + m.continuous,

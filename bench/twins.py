@@ -294,6 +294,8 @@ class TorchStep:
     if self.penalty not in ('', 'gradient_penalty'):
       raise ValueError(f'no torch twin of penalty {self.penalty!r}')
     self.info_weights = (gan.info_weight, gan.info_continuous_weight)
+    self.real_code_weights = (gan.get('real_balance_weight', 0.0),
+                              gan.get('real_entropy_weight', 0.0))
     self.g_params = list(self.nets[0].parameters())
     self.ema = [p.detach().clone() for p in self.g_params]
     self.ema_decay = gan.ema_decay
@@ -303,12 +305,12 @@ class TorchStep:
     """(z, category, code) as jgen.models.sample_latent draws them: noise, then InfoGAN's
     one-hot category and continuous codes on [-1, 1] (None where the model has none)."""
     torch = self.torch
-    noise_dim, noise, categories, continuous = self.latent
+    noise_dim, noise, categories, continuous, scale = self.latent
     device = self.device
     if noise == 'uniform':
-      parts = [torch.rand(b, noise_dim, device=device) * 2 - 1]
+      parts = [(torch.rand(b, noise_dim, device=device) * 2 - 1) * scale]
     else:
-      parts = [torch.randn(b, noise_dim, device=device)]
+      parts = [torch.randn(b, noise_dim, device=device) * scale]
     category = code = None
     if categories:
       category = torch.randint(0, categories, (b,), device=device)
@@ -341,6 +343,18 @@ class TorchStep:
       loss = loss + w_code * (0.5 * (out[2] - code) ** 2).sum(-1).mean()
     return loss
 
+  def real_code_loss(self, code_logits):
+    """The weighted terms on Q's posterior of real images (jgen.steps.gan._real_code_terms):
+    KL(batch mean posterior || uniform) and the mean entropy of one image's posterior."""
+    torch = self.torch
+    w_balance, w_entropy = self.real_code_weights
+    log_p = torch.log_softmax(code_logits, -1)
+    p = log_p.exp()
+    mean = p.mean(0)
+    balance = (mean * torch.log(mean * code_logits.shape[-1])).sum()
+    entropy = -(p * log_p).sum(-1).mean()
+    return w_balance * balance + w_entropy * entropy
+
   def gradient_penalty(self, real, fake, mix):
     """WGAN-GP's (||grad D(x_hat)|| - 1)^2, batch mean, at x_hat = mix * real + (1 - mix) *
     fake with mixing coefficients `mix` (B,), as jgen.losses.gradient_penalty."""
@@ -355,12 +369,15 @@ class TorchStep:
   def d_loss(self, real, fake, category=None, code=None, mix=None):
     """D's loss (jgen's `GANSteps.d_update`): the adversarial loss of real images and fakes
     (NCHW, [-1, 1]; the fakes detached), + penalty_weight * the gradient penalty at `mix`,
-    + the Q loss of the fakes' codes."""
+    + the Q loss of the fakes' codes, + InfoGAN's weighted terms on Q's posterior of the real
+    images."""
     fake = fake.detach()
     out_real, out_fake = self.discriminate(real), self.discriminate(fake)
     loss = self.d_adversarial(out_real[0], out_fake[0]).mean()
     if self.penalty:
       loss = loss + self.penalty_weight * self.gradient_penalty(real, fake, mix)
+    if out_real[1] is not None and any(self.real_code_weights):
+      loss = loss + self.real_code_loss(out_real[1])
     return loss + self.info_loss(out_fake, category, code)
 
   def g_loss(self, fake, category=None, code=None):

@@ -103,6 +103,10 @@ def gan_config() -> ml_collections.ConfigDict:
   config.gan.stats_samples = 1024
   config.gan.info_weight = 1.0  # InfoGAN: weight of the categorical code's term.
   config.gan.info_continuous_weight = 1.0  # InfoGAN: weight of the continuous codes' term.
+  # InfoGAN: weights, in D's loss, of Q's categorical posterior on real images spreading
+  # evenly over the categories (balance) and being certain (entropy); 0 as published.
+  config.gan.real_balance_weight = 0.0
+  config.gan.real_entropy_weight = 0.0
   # Two-timescale updates (TTUR): each network has its own learning rate and betas.
   config.g_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)
   config.d_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)
@@ -173,6 +177,7 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.eval_every_steps = 0
   config.checkpoint_every_steps = 10
   config.num_image_examples = 8
+  config.data.test_split += '[:1000]'  # Evaluations on the first 1,000 test examples.
   if 'samples' in config.evals:
     config.evals.samples.every_steps = -1
     config.evals.samples.num_samples = 300

@@ -29,6 +29,7 @@ def get_config(arg=None):
   config.model.continuous = 2
   config.model.q_hidden_size = 128  # Units of Q's hidden layer.
   config.model.leak = 0.1  # LeakyReLU slope in D and Q (their appendix).
+  config.model.noise_scale = 1.0  # The noise is uniform on [-noise_scale, noise_scale].
   config.gan.loss = 'non_saturating'
   config.gan.info_weight = 1.0
   config.gan.info_continuous_weight = 1.0

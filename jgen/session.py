@@ -65,7 +65,8 @@ _RANGES = [
     *[(f, lambda v: v >= 0, 'at least 0') for f in (
         'checkpoint_every_steps', 'num_image_examples',
         'vae.kl_warmup_steps', 'vae.beta', 'gan.penalty_weight', 'gan.info_weight',
-        'gan.info_continuous_weight', 'label_smoothing')],
+        'gan.info_continuous_weight', 'gan.real_balance_weight', 'gan.real_entropy_weight',
+        'label_smoothing')],
     *[(f'{o}.{f}', test, rule) for o in ('optimizer', 'g_optimizer', 'd_optimizer')
       for f, test, rule in (
           ('learning_rate', lambda v: 0 < v < float('inf'), 'above 0'),
@@ -78,6 +79,7 @@ _RANGES = [
     ('gan.ema_decay', lambda v: 0 <= v < 1, 'in [0, 1)'),
     ('model.dropout', lambda v: 0 <= v < 1, 'in [0, 1)'),
     ('model.input_dropout', lambda v: 0 <= v < 1, 'in [0, 1)'),
+    ('model.noise_scale', lambda v: 0 < v < float('inf'), 'above 0'),
 ]
 
 # Model options that are layer sizes: whole numbers of at least 1 (or tuples of them).

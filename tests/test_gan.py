@@ -291,6 +291,89 @@ def test_latents_have_the_spec():
   assert np.all(code1[:, 10] == 0) and np.all(code1[:, :5] == code1[:1, :5])
 
 
+def test_noise_scale_shrinks_the_noise_only():
+  spec = models.LatentSpec(noise_dim=5, noise='uniform', categories=4, continuous=2,
+                           noise_scale=0.1)
+  keys = jax.random.split(jax.random.PRNGKey(0), 500)
+  z = np.asarray(jax.vmap(functools.partial(models.sample_latent, spec=spec))(keys)['z'])
+  assert 0.09 < np.abs(z[:, :5]).max() <= 0.1
+  assert np.abs(z[:, 9:]).max() > 0.9  # The continuous codes keep [-1, 1].
+  noise = gan.image_inputs(spec, 4)['traversal_category'][0][:, :5]
+  assert 0 < np.abs(noise).max() <= 0.1
+
+
+def _kl_from_uniform(logits):
+  """KL(mean posterior || uniform) of a batch of logits, from its definition."""
+  mean = jax.nn.softmax(logits).mean(0)
+  return jnp.sum(mean * jnp.log(mean * logits.shape[-1]))
+
+
+def test_real_code_terms_match_their_definitions_on_any_device_count():
+  """The balance term's value is the KL divergence of the whole batch's mean posterior from
+  uniform, on 1 or 4 devices (here: vmapped shards); the per-device gradients, averaged as
+  parameter gradients are, are the gradient of that global KL; entropy is the mean one."""
+  logits = jax.random.normal(jax.random.PRNGKey(0), (8, 10)) * 3.0
+  p = np.asarray(jax.nn.softmax(logits))
+  want_entropy = -(p * np.log(p)).sum(-1).mean()
+  mean = p.mean(0)
+  want_balance = (mean * np.log(mean * 10)).sum()
+  want_grad = jax.grad(_kl_from_uniform)(logits)
+  for devices in (1, 4):
+    shards = logits.reshape(devices, 8 // devices, 10)
+    terms = jax.vmap(gan._real_code_terms, axis_name=parallel.AXIS)(shards)
+    np.testing.assert_allclose(terms[0], want_balance, rtol=1e-5)
+    np.testing.assert_allclose(np.mean(terms[1]), want_entropy, rtol=1e-5)
+    grads = jax.vmap(jax.grad(lambda x: gan._real_code_terms(x)[0]),
+                     axis_name=parallel.AXIS)(shards)
+    # A device's parameter gradient is the sum over its examples; averaging over devices
+    # divides by their number.
+    np.testing.assert_allclose(grads.reshape(8, 10) / devices, want_grad, atol=1e-6)
+  balance, entropy = jax.vmap(gan._real_code_terms, axis_name=parallel.AXIS)(
+      jnp.zeros((1, 6, 10)))  # Every image's posterior uniform: balanced, uncertain.
+  assert float(balance[0]) == pytest.approx(0.0, abs=1e-6)
+  assert float(entropy[0]) == pytest.approx(np.log(10))
+
+
+def test_code_statistics_without_labels():
+  """Shares and mutual information of the categorical code on real images: one category
+  holding two digits of ten shows as a 20% share."""
+  balanced = np.eye(10) * 100  # counts[label, code]
+  merged = balanced.copy()
+  merged[9] = 0
+  merged[9, 4] = 100  # Code 4 takes the nines; code 9 is unused.
+  certain = {'posterior': merged.sum(0), 'entropy': 0.0}
+  stats = gan.code_statistics(merged, **certain)
+  assert stats['code_max_share'] == pytest.approx(0.2)
+  assert stats['code_min_share'] == 0.0
+  assert stats['code_mutual_info'] == pytest.approx(-(0.2 * np.log(0.2) + 8 * 0.1 * np.log(0.1)))
+  stats = gan.code_statistics(balanced, balanced.sum(0), 0.0)
+  assert stats['code_max_share'] == pytest.approx(0.1)
+  assert stats['code_mutual_info'] == pytest.approx(np.log(10))
+  # An uncertain Q (the same uniform posterior for every image) carries no information.
+  assert gan.code_statistics(balanced, np.full(10, 100.0), 1000 * np.log(10))[
+      'code_mutual_info'] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_real_code_terms_are_in_the_d_loss_and_spread_real_images():
+  """With the terms weighted, D's loss is the published one plus the weighted terms, and one
+  D update moves Q's posterior of those real images towards uniform."""
+  steps, mesh, state, real = _steps_state_and_reals(_config(
+      infogan_mnist, **{'gan.real_balance_weight': 30.0, 'gan.real_entropy_weight': 0.5}))
+
+  def update_then_balance(s, x):
+    fakes = steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2))
+    s, metrics = steps.d_update(s, x, fakes)
+    out, _ = steps._discriminate(s.d_params, s.d_batch_stats, x)
+    return jax.lax.pmean((metrics, gan._real_code_terms(out['code_logits'])[0]),
+                         parallel.AXIS)
+
+  metrics, after = parallel.data_parallel(update_then_balance, mesh)(state, real)
+  np.testing.assert_allclose(metrics['d_loss'], metrics['d_adv'] + metrics['d_info'] +
+                             30.0 * metrics['d_real_balance'] +
+                             0.5 * metrics['d_real_entropy'], rtol=1e-6)
+  assert after < 0.8 * metrics['d_real_balance']  # The balance before the update.
+
+
 def test_code_accuracy_takes_the_best_one_to_one_mapping():
   rng = np.random.default_rng(0)
   counts = rng.integers(0, 50, (5, 5)).astype(float)

@@ -43,6 +43,9 @@ class LatentSpec:
   noise: str = 'normal'  # 'normal' N(0, 1), or 'uniform' on [-1, 1].
   categories: int = 0
   continuous: int = 0
+  # Multiplies the noise: below 1 it carries less, so that the codes must carry the rest
+  # (ClusterGAN's prior: sigma 0.1 Gaussian noise beside a one-hot category).
+  noise_scale: float = 1.0
 
   @property
   def size(self) -> int:
@@ -60,6 +63,7 @@ def sample_latent(key: jax.Array, spec: LatentSpec) -> dict[str, jax.Array]:
     noise = jax.random.uniform(k_noise, (spec.noise_dim,), minval=-1.0, maxval=1.0)
   else:
     noise = jax.random.normal(k_noise, (spec.noise_dim,))
+  noise = noise * spec.noise_scale
   category = jax.random.randint(k_cat, (), 0, max(spec.categories, 1))
   code = jax.random.uniform(k_code, (spec.continuous,), minval=-1.0, maxval=1.0)
   parts = [noise]
@@ -317,13 +321,14 @@ def dcgan(*, image_shape, features=64, num_resamples=0, kernel_size=4, norm='bat
 
 def infogan(*, image_shape, features=64, num_resamples=0, kernel_size=4, dense_size=1024,
             noise_dim=62, categories=10, continuous=2, q_hidden_size=128, leak=0.1,
-            axis_name=None) -> GAN:
+            noise_scale=1.0, axis_name=None) -> GAN:
   """Chen et al. 2016's MNIST InfoGAN: DCGAN-like networks with a 1024-unit dense layer in
   each, 62 noise dims, one 10-way categorical and two continuous codes, a Q head of 128 units
   on D's last hidden layer, LeakyReLU with slope 0.1 in D and Q (their appendix; their
-  code's default is 0.01)."""
+  code's default is 0.01). `noise_scale` shrinks the uniform noise's range to
+  [-noise_scale, noise_scale]."""
   n = _num_resamples(image_shape, num_resamples)
   g = ConvGenerator(image_shape, features, n, kernel_size, (dense_size,), 'batch', axis_name)
   d = ConvDiscriminator(features, n, kernel_size, (dense_size,), 'batch', axis_name,
                         categories, continuous, q_hidden_size, leak)
-  return GAN(g, d, LatentSpec(noise_dim, 'uniform', categories, continuous))
+  return GAN(g, d, LatentSpec(noise_dim, 'uniform', categories, continuous, noise_scale))

@@ -56,6 +56,27 @@ def _info_loss(out, latent, category_weight: float, continuous_weight: float):
   return loss
 
 
+def _real_code_terms(logits) -> tuple[jax.Array, jax.Array]:
+  """Q's categorical posterior on real images, as two losses (IMSAT's mutual information,
+  Hu et al. 2017, split in its parts): `balance`, the KL divergence of the batch's mean
+  posterior (over every device's examples) from uniform, 0 when real images spread evenly
+  over the categories and about log 2 / 10 when one category holds two digits of ten; and
+  `entropy`, the mean entropy of one image's posterior, 0 when Q is certain of each.
+
+  `balance` is a function of the global mean; its gradient on this device is that of the
+  linear term `grad . local_mean` (as if each device held the whole batch), whose
+  average over devices is the global gradient.
+  """
+  log_p = jax.nn.log_softmax(logits)
+  p = jnp.exp(log_p)
+  local = p.mean(0)
+  mean = jax.lax.pmean(jax.lax.stop_gradient(local), parallel.AXIS)
+  log_ratio = jnp.log(jnp.maximum(mean, 1e-30) * logits.shape[-1])
+  balance = (mean * log_ratio).sum() + jnp.vdot(log_ratio, local - jax.lax.stop_gradient(local))
+  entropy = -(p * log_p).sum(-1).mean()
+  return balance, entropy
+
+
 def _d_value(logits, probabilistic: bool):
   """What to report of D's outputs: the mean probability D(x), or the mean critic value."""
   return jax.nn.sigmoid(logits).mean() if probabilistic else logits.mean()
@@ -81,6 +102,8 @@ class GANSteps:
     n_critic: discriminator updates per step.
     ema_decay: of the generator's parameter average.
     info_weights: (categorical, continuous) weights of InfoGAN's term.
+    real_code_weights: (balance, entropy) weights of the terms on Q's categorical posterior
+      of real images (`_real_code_terms`), added to D's loss; (0, 0) is InfoGAN as published.
     dropout: whether the discriminator uses dropout (then it runs per example).
     reuse_fakes: the G update reuses the last D update's latents and images (one G forward
       per step, as PyTorch's DCGAN example does); False draws fresh latents for it (as Chen
@@ -98,7 +121,8 @@ class GANSteps:
 
   def __init__(self, model: GAN, adversarial, *, penalty: Callable | None = None,
                penalty_weight: float = 0.0, n_critic: int = 1, ema_decay: float = 0.999,
-               info_weights: tuple[float, float] = (1.0, 1.0), dropout: bool = False,
+               info_weights: tuple[float, float] = (1.0, 1.0),
+               real_code_weights: tuple[float, float] = (0.0, 0.0), dropout: bool = False,
                reuse_fakes: bool = True, d_stats: str = 'real_and_fake',
                sample_stats: str = 'generator', stats_samples: int = 1024,
                dtype=jnp.float32):
@@ -106,6 +130,7 @@ class GANSteps:
     self.penalty, self.penalty_weight = penalty, penalty_weight
     self.n_critic, self.ema_decay = n_critic, ema_decay
     self.info_weights, self.dropout = info_weights, dropout
+    self.real_code_weights = real_code_weights
     self.reuse_fakes = reuse_fakes
     self.d_stats, self.sample_stats, self.stats_samples = d_stats, sample_stats, stats_samples
     self.dtype = dtype
@@ -156,6 +181,12 @@ class GANSteps:
         parts['d_penalty'] = self.penalty(critic=critic, real=real, fake=fake, mix=mix).mean()
       parts['d_info'] = _info_loss(out_fake, latent, *self.info_weights)
       loss = parts['d_adv'] + self.penalty_weight * parts.get('d_penalty', 0.0) + parts['d_info']
+      if 'code_logits' in out_real:  # Logged for every InfoGAN; in the loss when weighted.
+        terms = _real_code_terms(out_real['code_logits'])
+        parts['d_real_balance'], parts['d_real_entropy'] = terms
+        for weight, term in zip(self.real_code_weights, terms, strict=True):
+          if weight:
+            loss += weight * term
       return loss, (stats, parts, out_real, out_fake)
 
     (loss, (stats, parts, out_real, out_fake)), grads = update.gradients(
@@ -236,6 +267,10 @@ class GANSteps:
       pairs = jax.nn.one_hot(batch['label'], k)[:, :, None] * jax.nn.one_hot(
           out['code_logits'].argmax(-1), k)[:, None, :]
       sums['code_counts'] = (pairs * mask[:, None, None]).sum(0)
+      # Label-free: Q's mean posterior and mean entropy over the images.
+      log_p = jax.nn.log_softmax(out['code_logits'])
+      sums['code_posterior'] = (jnp.exp(log_p) * mask[:, None]).sum(0)
+      sums['code_entropy'] = (-(jnp.exp(log_p) * log_p).sum(-1) * mask).sum()
     return jax.lax.psum(sums, parallel.AXIS)
 
   def features(self, state: GANState, images, key: str = 'features'):
@@ -272,11 +307,32 @@ def code_accuracy(counts: np.ndarray) -> float:
   return float(counts[rows, cols].sum() / counts.sum())
 
 
+def code_statistics(counts: np.ndarray, posterior: np.ndarray, entropy: float) -> dict:
+  """What InfoGAN's categorical code does with real images, without their labels:
+  `code_max_share` and `code_min_share`, the largest and smallest fraction of the images
+  whose most likely category is one category (MNIST's digits are 9.0-11.2% of its training
+  set; a category holding two digits has about 20%); `code_mutual_info`, Q's estimate of the
+  mutual information between image and category, H(mean posterior) - mean H(posterior), in
+  nats (log 10 = 2.303 at most)."""
+  n = counts.sum()
+  shares = counts.sum(0) / n
+  mean = posterior / n
+  marginal = -(mean * np.log(np.maximum(mean, 1e-30))).sum()
+  return {'code_max_share': float(shares.max()), 'code_min_share': float(shares.min()),
+          'code_mutual_info': float(marginal - entropy / n)}
+
+
 def summarize(sums: dict) -> dict[str, float]:
-  """Means of the eval step's sums, and InfoGAN's code accuracy from its count matrix."""
+  """Means of the eval step's sums, and InfoGAN's code accuracy (labels) and code statistics
+  (no labels) from its counts."""
   sums = dict(sums)
   counts = sums.pop('code_counts', None)
-  out = {} if counts is None else {'code_accuracy': code_accuracy(np.asarray(counts))}
+  out = {}
+  if counts is not None:
+    counts = np.asarray(counts, np.float64)
+    out['code_accuracy'] = code_accuracy(counts)
+    out |= code_statistics(counts, np.asarray(sums.pop('code_posterior'), np.float64),
+                           float(sums.pop('code_entropy')))
   return out | evaluate.mean_of_sums(sums)
 
 
@@ -294,8 +350,8 @@ def image_inputs(spec, num_samples: int, seed: int = 0) -> dict[str, tuple[np.nd
     return out
   k, n = spec.categories, 10
   rows = np.repeat(np.arange(k), n)
-  noise = np.asarray(jax.random.uniform(jax.random.PRNGKey(seed + 1), (n, spec.noise_dim),
-                                        minval=-1.0, maxval=1.0))
+  noise = spec.noise_scale * np.asarray(jax.random.uniform(
+      jax.random.PRNGKey(seed + 1), (n, spec.noise_dim), minval=-1.0, maxval=1.0))
   zeros = np.zeros((k * n, spec.continuous), np.float32)
   out['traversal_category'] = (
       np.asarray(latent_from_codes(np.tile(noise, (k, 1)), rows, zeros, spec)), n)
@@ -321,9 +377,11 @@ def build_task(config, image_shape) -> Task:
     raise ConfigError(f'gan.stats_samples={gan.stats_samples} must be a positive multiple of '
                       f'the {jax.device_count()} devices')
   spec = model.latent
-  for field, codes in (('info_weight', spec.categories), ('info_continuous_weight',
-                                                           spec.continuous)):
-    if not codes and gan[field] != 1.0:
+  for field, codes, default in (
+      ('info_weight', spec.categories, 1.0), ('info_continuous_weight', spec.continuous, 1.0),
+      ('real_balance_weight', spec.categories, 0.0),
+      ('real_entropy_weight', spec.categories, 0.0)):
+    if not codes and gan[field] != default:
       raise ConfigError(f'gan.{field}={gan[field]} has no effect: model {config.model.name!r} '
                         'has no such code (InfoGAN has); drop that override')
   # Any dropout in D (its input's too) makes it run per example, each with its own keys.
@@ -344,7 +402,9 @@ def build_task(config, image_shape) -> Task:
   steps = GANSteps(model, losses.get_adversarial_loss(gan.loss), penalty=penalty,
                    penalty_weight=gan.penalty_weight, n_critic=gan.n_critic,
                    ema_decay=gan.ema_decay,
-                   info_weights=(gan.info_weight, gan.info_continuous_weight), dropout=dropout,
+                   info_weights=(gan.info_weight, gan.info_continuous_weight),
+                   real_code_weights=(gan.real_balance_weight, gan.real_entropy_weight),
+                   dropout=dropout,
                    reuse_fakes=gan.reuse_fakes, d_stats=gan.d_stats,
                    sample_stats=gan.sample_stats, stats_samples=gan.stats_samples,
                    dtype=update.compute_dtype(config.dtype))
