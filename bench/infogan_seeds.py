@@ -10,9 +10,10 @@ own train and eval steps, and prints one JSON line per seed (test code accuracy 
 1000 steps, and beside it two statistics read without labels on 10,000 training images: the
 largest share of them one category takes, and Q's mutual information between image and
 category) and a summary: how many seeds reach 95%, mean, median, and the seeds ordered by
-the largest share, so that one can see whether the statistic predicts the accuracy. It skips what run.py adds
-around the steps (checkpoints, images, logs) and feeds batches from a per-seed numpy
-shuffle of the whole training split, so its runs are not run.py's runs of the same seeds.
+the largest share, so that one can see whether the statistic predicts the accuracy. It
+skips what run.py adds around the steps (checkpoints, images, logs) and feeds batches from a
+per-seed numpy shuffle of the whole training split, so its runs are not run.py's runs of the
+same seeds.
 A 5000-step run is about an hour on one core of the 2-core CPU and well under a minute on a
 GPU, which is where the README's 8-seed figures come from.
 """
