@@ -11,7 +11,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, run_jgen, train_losses
+from conftest import ROOT, run_jgen, train_losses, xla_flags
 
 from configs import ae_mnist, dae_mnist
 from jgen import augment, corrupt, data, parallel, steps
@@ -289,8 +289,7 @@ def test_dae_four_devices_match_one(tmp_path, mnist_source):
     # per-device batch, which moved this error by 2.6e-4 relative between 1 and 4 devices
     # after 20 steps; what this test checks is the corruption's keys.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2',
-               XLA_FLAGS=f'--xla_force_host_platform_device_count={devices} '
-                         '--xla_cpu_experimental_ynn_fusion_type=')
+               XLA_FLAGS=f'{xla_flags(devices)} --xla_cpu_experimental_ynn_fusion_type=')
     procs[devices] = subprocess.Popen(
         [sys.executable, 'run.py', '--config', 'configs/dae_mnist.py:smoke', '--workdir',
          str(tmp_path / str(devices)), '--config.data.download=False'],

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, load_params, read_metrics, run_jgen, train_losses
+from conftest import ROOT, load_params, read_metrics, run_jgen, train_losses, xla_flags
 
 # A small autoencoder (small checkpoints: quick saves, a small filesystem fills quickly).
 ARGS = ('--config', 'configs/ae_mnist.py:smoke', '--config.model.hidden_sizes=(256, 64)',
@@ -48,7 +48,7 @@ def assert_same_run(workdir, reference) -> None:
 
 
 def start(workdir, *extra: str) -> subprocess.Popen:
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  env = dict(os.environ, XLA_FLAGS=xla_flags(1))
   return subprocess.Popen([sys.executable, 'run.py', *ARGS, *extra, '--workdir', str(workdir),
                            '--config.data.download=False'], cwd=ROOT, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

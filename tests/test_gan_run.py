@@ -58,8 +58,9 @@ def test_four_devices_match_one_with_batch_norm(tmp_path, mnist_source):
   with 1e-8 its first update is about lr * sign(g), which flips for parameters whose
   gradient is near zero. With 1e-3 (measured with XLA's Eigen convolutions, which sum in a
   batch-size-dependent order): step 1 agrees to 3e-7 to 2e-6, step 2 to 1e-4, and the
-  differences grow to a few 1e-3 by step 10. Per-device batch statistics (the bug this
-  guards against) would differ by more than 1e-3 at step 1.
+  differences grow to a few 1e-3 by step 10; compiled with the suite's flags (LLVM at
+  -O1), G's gradient norms are about 2e-2 apart by step 12. Per-device batch
+  statistics (the bug this guards against) would differ by more than 1e-3 at step 1.
   """
   args = ['--config', 'configs/dcgan_mnist.py:smoke', '--config.g_optimizer.eps=1e-3',
           '--config.d_optimizer.eps=1e-3', '--config.log_every_steps=1']
@@ -72,7 +73,7 @@ def test_four_devices_match_one_with_batch_norm(tmp_path, mnist_source):
     # Step 1: D's update (batch norm over devices) and G's through the updated D.
     np.testing.assert_allclose(four[1], one[1], rtol=1e-5, err_msg=key)
     np.testing.assert_allclose([four[s] for s in sorted(four)], [one[s] for s in sorted(one)],
-                               rtol=2e-2, err_msg=key)
+                               rtol=5e-2, err_msg=key)
 
 
 def test_sample_mode_writes_samples_of_the_latest_checkpoint(dcgan_run):

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import EVALS, ROOT, load_params, read_metrics, run_jgen, train_losses
+from conftest import EVALS, ROOT, load_params, read_metrics, run_jgen, train_losses, xla_flags
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +68,7 @@ def test_killed_run_resumes_bit_exactly(config, loss_key, tmp_path, mnist_source
   statistics, EMA) end identical to an uninterrupted run's."""
   args = ['--config', f'configs/{config}.py:smoke', '--config.num_train_steps=60',
           '--config.checkpoint_every_steps=10']
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  env = dict(os.environ, XLA_FLAGS=xla_flags(1))
   full = tmp_path / 'full'
   run_jgen(*args, '--workdir', str(full))
   killed = tmp_path / 'killed'
@@ -125,7 +125,7 @@ def _free_port() -> int:
 
 def test_two_processes_match_one(smoke_run, tmp_path):
   port = _free_port()
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  env = dict(os.environ, XLA_FLAGS=xla_flags(1))
   procs = [
       subprocess.Popen(
           [sys.executable, 'run.py', '--config', 'configs/ae_mnist.py:smoke', '--workdir',
@@ -152,7 +152,7 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_one_step(tmp_path):
           '--config.data.download=False', '--config.model.hidden_sizes=(256, 64)',
           '--config.num_train_steps=200', '--config.checkpoint_every_steps=50',
           '--config.eval_every_steps=-1', '--config.num_image_examples=0', '--num_processes=2']
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  env = dict(os.environ, XLA_FLAGS=xla_flags(1))
 
   def start():
     port = _free_port()

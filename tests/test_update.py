@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, xla_flags
 
 _PROGRAM = r"""
 import jax, jax.numpy as jnp, numpy as np
@@ -42,7 +42,7 @@ print('ok')
 
 
 def test_gradients_are_the_global_mean_on_four_devices():
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
+  env = dict(os.environ, XLA_FLAGS=xla_flags(4),
              PYTHONPATH=str(ROOT))
   proc = subprocess.run([sys.executable, '-c', _PROGRAM], cwd=ROOT, capture_output=True,
                         text=True, env=env, timeout=120)
