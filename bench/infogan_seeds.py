@@ -15,12 +15,18 @@ skips what run.py adds around the steps (checkpoints, images, logs) and feeds ba
 per-seed numpy shuffle of the whole training split, so its runs are not run.py's runs of the
 same seeds.
 A 5000-step run is about an hour on one core of the 2-core CPU and well under a minute on a
-GPU, which is where the README's 8-seed figures come from.
+GPU, which is where the README's 8-seed figures come from. `--workers N` trains the seeds in
+N processes side by side (each with 0.9/N of an accelerator's memory), so that a GPU, which
+one small InfoGAN leaves mostly idle, runs several at once:
+
+  python bench/infogan_seeds.py --npz /tmp/mnist.npz --seeds 0,1,2,3,4,5,6,7 --workers 8
 """
 
 import json
+import os
 import pathlib
 import statistics
+import subprocess
 import sys
 import time
 
@@ -42,6 +48,9 @@ _NPZ = flags.DEFINE_string('npz', '', 'Read MNIST from this .npz (train_x, test_
 _SAVE_NPZ = flags.DEFINE_string('save_npz', '', 'Write the arrays read from TFDS here.')
 _STAT_IMAGES = flags.DEFINE_integer('stat_images', 10_000, 'Training images the label-free '
                                     'statistics are read on.')
+_WORKERS = flags.DEFINE_integer('workers', 1, 'Processes that train the seeds side by side, '
+                                'each with its share of the seeds (and, on a GPU, of its '
+                                'memory); 1: every seed in this process.')
 
 
 def _arrays(config) -> dict[str, np.ndarray]:
@@ -94,6 +103,39 @@ def _train(task, config, arrays, seed: int, mesh) -> dict:
           'backend': jax.default_backend()}
 
 
+def _own_args(argv: list[str]) -> list[str]:
+  """`argv` without --seeds, --workers and --save_npz (in either `--f=v` or `--f v` form)."""
+  out, skip = [], False
+  for arg in argv:
+    if skip:
+      skip = False
+    elif arg in ('--seeds', '--workers', '--save_npz'):
+      skip = True
+    elif not arg.startswith(('--seeds=', '--workers=', '--save_npz=')):
+      out.append(arg)
+  return out
+
+
+def _in_workers(seeds: list[int], workers: int) -> list[dict]:
+  """Trains `seeds` in `workers` child processes of this script; their rows, as they end."""
+  groups = [seeds[i::workers] for i in range(min(workers, len(seeds)))]
+  env = dict(os.environ, XLA_PYTHON_CLIENT_MEM_FRACTION=f'{0.9 / len(groups):.3f}')
+  procs = [subprocess.Popen([sys.executable, __file__, *_own_args(sys.argv[1:]),
+                             '--seeds=' + ','.join(map(str, group)), '--workers=1'],
+                            stdout=subprocess.PIPE, text=True, env=env) for group in groups]
+  rows = []
+  for proc in procs:
+    out, _ = proc.communicate()
+    if proc.returncode:
+      raise SystemExit(f'error: the worker for seeds {proc.args[-2][8:]} failed '
+                       f'(exit {proc.returncode}); its error is above')
+    for line in out.splitlines():
+      if line.startswith('{'):
+        rows.append(json.loads(line))
+        print(line, flush=True)
+  return rows
+
+
 def main(argv):
   del argv
   runtime.set_cpu_defaults()
@@ -101,14 +143,21 @@ def main(argv):
   if config.model.name != 'infogan':
     raise app.UsageError(f'model {config.model.name!r} has no categorical code; use an InfoGAN '
                          'config (configs/infogan_mnist.py)')
+  if _WORKERS.value < 1:
+    raise app.UsageError(f'--workers={_WORKERS.value}: give at least 1')
   seeds = [int(s) for s in _SEEDS.value]
-  arrays = _arrays(config)
-  task = steps.build_task(config, arrays['train_x'].shape[1:])
-  mesh = parallel.make_mesh()
-  rows = []
-  for seed in seeds:
-    rows.append(_train(task, config, arrays, seed, mesh))
-    print(json.dumps(rows[-1]), flush=True)
+  if _WORKERS.value > 1 and len(seeds) > 1:
+    if _SAVE_NPZ.value:
+      _arrays(config)  # Written once here; the workers read TFDS or --npz themselves.
+    rows = _in_workers(seeds, _WORKERS.value)
+  else:
+    arrays = _arrays(config)
+    task = steps.build_task(config, arrays['train_x'].shape[1:])
+    mesh = parallel.make_mesh()
+    rows = []
+    for seed in seeds:
+      rows.append(_train(task, config, arrays, seed, mesh))
+      print(json.dumps(rows[-1]), flush=True)
   if rows:
     final = [row['code_accuracy'][-1] for row in rows]
     print(f'{len(final)} seeds, {config.num_train_steps} steps: '
