@@ -29,7 +29,8 @@ chosen, and why:
     3.36 after 1.75M (stopped; 3.08 with 1 pixel);
   - a straight-line decay to 0 (`optimizer.schedule=linear`) instead of the cosine (batch
     64, lr 1e-3): 2.444; the same with the last 10% of the steps unshifted
-    (`augment.shift_until=0.9`): 2.443; batch 32, lr 7e-4, linear: 2.416, the best.
+    (`augment.shift_until=0.9`): 2.443; batch 32, lr 7e-4, linear: 2.416, the best;
+    batch 24, lr 5e-4, linear (3.46M): 2.419.
   More updates per example helped most, but small batches run slower per example on this
   CPU (batch 64: about 65 steps/s, 14 minutes for 54,000 steps; batch 32: about 53 steps/s,
   34 minutes for 108,000), so none of these is the default. docs/performance.md has the
