@@ -124,11 +124,11 @@ def _in_workers(seeds: list[int], workers: int) -> list[dict]:
                              '--seeds=' + ','.join(map(str, group)), '--workers=1'],
                             stdout=subprocess.PIPE, text=True, env=env) for group in groups]
   rows = []
-  for proc in procs:
+  for proc, group in zip(procs, groups, strict=True):
     out, _ = proc.communicate()
     if proc.returncode:
-      raise SystemExit(f'error: the worker for seeds {proc.args[-2][8:]} failed '
-                       f'(exit {proc.returncode}); its error is above')
+      raise SystemExit(f'error: the worker for seeds {group} failed (exit {proc.returncode}); '
+                       'its error is above')
     for line in out.splitlines():
       if line.startswith('{'):
         rows.append(json.loads(line))
