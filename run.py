@@ -100,14 +100,30 @@ def main(argv):
     if isinstance(e, OSError) and e.errno not in _WRITE_ERRORS:
       raise
     # A full disk or a lost mount while writing checkpoints, logs, events or results.
-    print('error: ' + (str(e) if isinstance(e, CheckpointWriteError) else
-                       f'{e.strerror} writing {e.filename or "the workdir"}; make room and '
-                       'rerun to go on from the last checkpoint'), file=sys.stderr, flush=True)
-    # Orbax's writer threads would print their own tracebacks at interpreter exit.
-    os._exit(2)
+    _last_words('error: ' + (str(e) if isinstance(e, CheckpointWriteError) else
+                             f'{e.strerror} writing {e.filename or "the workdir"}; make room '
+                             'and rerun to go on from the last checkpoint'))
   except train.Stopped as e:  # SIGTERM or SIGINT, after a checkpoint: the shell's code.
     print(f'stopped: {e}', file=sys.stderr)
     sys.exit(128 + e.signum)
+
+
+def _last_words(line: str) -> None:
+  """Writes `line` as the process's last output on stderr and exits with code 2 at once.
+
+  After a failed write, Orbax's writer threads may still be running: at interpreter exit,
+  or at any moment before it, they print tracebacks of their own (a closed event loop, the
+  failed write again). So stderr is pointed at /dev/null for every other thread before the
+  line goes out on a duplicate of it, on a line of its own (another thread may have left
+  half a line), and the process ends without running exit handlers.
+  """
+  sys.stdout.flush()
+  sys.stderr.flush()
+  own = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)  # Other threads' writes, Python's or C++'s, go nowhere from here.
+  os.write(own, ('\n' + line + '\n').encode())
+  os._exit(2)
 
 
 def _config_file_error(e: BaseException) -> str | None:
