@@ -49,6 +49,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.optimizer.schedule = 'cosine'  # constant, cosine or linear (to 0), after warm-up.
   config.optimizer.warmup_steps = 500
   config.optimizer.grad_clip_norm = 0.0
+  # An exponential moving average of the parameters, which evaluation, samples and exports
+  # read (0: none, the parameters themselves; 0.999: about the last 1,000 steps).
+  config.optimizer.ema_decay = 0.0
 
   _loop_fields(config)
   _evals(config)

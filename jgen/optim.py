@@ -1,4 +1,6 @@
-"""Optimizers and learning-rate schedules from config."""
+"""Optimizers, learning-rate schedules and the parameter average, from config."""
+
+from typing import Any, NamedTuple
 
 import optax
 
@@ -36,14 +38,53 @@ OPTIMIZERS.register('adamw')(optax.adamw)
 OPTIMIZERS.register('sgd')(optax.sgd)
 
 
+class AveragedState(NamedTuple):
+  """The state of `with_average`: the wrapped optimizer's state, and the average."""
+
+  inner: Any
+  average: Any
+
+
+def with_average(tx: optax.GradientTransformation,
+                 decay: float) -> optax.GradientTransformation:
+  """`tx`, also keeping an exponential moving average of the parameters (Polyak-Ruppert
+  averaging): after each update, `average <- decay * average + (1 - decay) * params`,
+  starting from the initial parameters. The updates are `tx`'s, unchanged; evaluation reads
+  the average (`evaluated`)."""
+
+  def init(params):
+    return AveragedState(tx.init(params), params)
+
+  def update(updates, state, params=None):
+    if params is None:
+      raise ValueError('with_average needs the parameters: tx.update(grads, state, params)')
+    updates, inner = tx.update(updates, state.inner, params)
+    average = optax.incremental_update(optax.apply_updates(params, updates), state.average,
+                                       step_size=1.0 - decay)
+    return updates, AveragedState(inner, average)
+
+  return optax.GradientTransformation(init, update)
+
+
+def evaluated(state):
+  """`state` with the parameters that evaluation, samples and exports read: the average
+  where the optimizer keeps one (`optimizer.ema_decay`), else the parameters."""
+  opt_state = getattr(state, 'opt_state', None)
+  if isinstance(opt_state, AveragedState):
+    return state.replace(params=opt_state.average)
+  return state
+
+
 def build_optimizer(config, total_steps: int) -> optax.GradientTransformation:
   """Builds the optimizer from `config` (an `optimizer` ConfigDict).
 
-  Fields: name, learning_rate, schedule, warmup_steps, grad_clip_norm (0 for none), and
-  any keyword the optax optimizer takes (b1, b2, weight_decay, momentum, ...).
+  Fields: name, learning_rate, schedule, warmup_steps, grad_clip_norm (0 for none),
+  ema_decay (0 for none: `with_average`), and any keyword the optax optimizer takes (b1,
+  b2, weight_decay, momentum, ...).
   """
   kwargs = dict(config)
   name = kwargs.pop('name')
+  ema_decay = kwargs.pop('ema_decay', 0.0)
   schedule = SCHEDULES.get(kwargs.pop('schedule'))(
       learning_rate=kwargs.pop('learning_rate'), warmup_steps=kwargs.pop('warmup_steps'),
       total_steps=total_steps)
@@ -52,4 +93,5 @@ def build_optimizer(config, total_steps: int) -> optax.GradientTransformation:
     tx = OPTIMIZERS.get(name)(schedule, **kwargs)
   except TypeError as e:
     raise ConfigError(f'optimizer {name!r} rejects its config: {e}') from None
-  return optax.chain(optax.clip_by_global_norm(clip), tx) if clip else tx
+  tx = optax.chain(optax.clip_by_global_norm(clip), tx) if clip else tx
+  return with_average(tx, ema_decay) if ema_decay else tx

@@ -10,7 +10,7 @@ import os
 
 import jax
 
-from jgen import data, parallel, steps
+from jgen import data, optim, parallel, steps
 from jgen.checkpoint import Checkpointer
 from jgen.evaluate import evaluators
 from jgen.registry import ConfigError
@@ -77,6 +77,7 @@ _RANGES = [
           ('eps', lambda v: v > 0, 'above 0'))],
     ('eval_every_steps', lambda v: v >= -1, 'at least -1 (-1: never, 0: at the end)'),
     ('gan.ema_decay', lambda v: 0 <= v < 1, 'in [0, 1)'),
+    ('optimizer.ema_decay', lambda v: 0 <= v < 1, 'in [0, 1) (0: no average)'),
     ('model.dropout', lambda v: 0 <= v < 1, 'in [0, 1)'),
     ('model.input_dropout', lambda v: 0 <= v < 1, 'in [0, 1)'),
     ('model.noise_scale', lambda v: 0 < v < float('inf'), 'above 0'),
@@ -166,7 +167,7 @@ def setup(config, workdir: str, *, with_data: bool = True) -> Setup:
 
 def restore_latest(config, workdir: str, *, with_data: bool = True):
   """Sets up (`setup`) and restores the newest checkpoint in `workdir` that restores whole:
-  (setup, state, step).
+  (setup, state as evaluation reads it (`optim.evaluated`), step).
 
   Raises:
     ConfigError: if `workdir` has no checkpoint.
@@ -184,4 +185,4 @@ def restore_latest(config, workdir: str, *, with_data: bool = True):
     ckpt.close()
   if state is None:
     raise ConfigError(f'no checkpoint in {checkpoints}; train first (--mode=train)')
-  return s, state, step
+  return s, optim.evaluated(state), step

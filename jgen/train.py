@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jgen import data, modes, parallel, runtime, session
+from jgen import data, modes, optim, parallel, runtime, session
 from jgen.checkpoint import Checkpointer, NonFiniteStateError
 from jgen.data.prefetch import Prefetcher
 from jgen.evaluate import evaluators, images, sampling
@@ -424,7 +424,7 @@ class Trainer:
         self._saved_step = step
       if any(entry.due(step, step == total) for entry in self._entries):
         t_eval = time.time()
-        evaluated = _eval_and_show(s, self._entries, self.state, self._examples,
+        evaluated = _eval_and_show(s, self._entries, self.eval_state, self._examples,
                                    self._writer, step, self._metrics_path,
                                    final=step == total, fns=self._fns, skipped=self._skipped)
         self._evaluated = {k.replace('/', '_', 1): v for k, v in evaluated.items()}
@@ -490,7 +490,7 @@ class Trainer:
     self.close()
     evaluated = self._evaluated
     if evaluated is None:  # Nothing left to train: evaluate the final checkpoint.
-      evaluated = evaluators.run(self._entries, s, self.state, step=self.step, final=True,
+      evaluated = evaluators.run(self._entries, s, self.eval_state, step=self.step, final=True,
                                  skipped=self._skipped)
     meter = self._meter
     self.results = evaluated | {
@@ -533,11 +533,17 @@ class Trainer:
 
   # What a notebook reads of the current state.
 
+  @property
+  def eval_state(self):
+    """The current state as evaluation, samples and exports read it: with the parameter
+    average in place of the parameters where the optimizer keeps one (`optim.evaluated`)."""
+    return optim.evaluated(self.state)
+
   def sample(self, num_samples: int, *, seed: int = 0, sampler: str = '') -> np.ndarray:
     """`num_samples` new examples (N, H, W, C) in [0, 1]: `sampler` as `--mode=sample`
     ('' the model's default: its prior, or a GMM of an autoencoder's training codes)."""
     sampler = sampling.check_sampler(self.setup.task, sampler, self.config.family)
-    return sampling.draw(self.setup, self.state, num_samples, sampler=sampler, seed=seed)
+    return sampling.draw(self.setup, self.eval_state, num_samples, sampler=sampler, seed=seed)
 
   def latents(self, num_samples: int, *, seed: int = 0) -> np.ndarray:
     """`num_samples` draws of the model's prior (the generator's inputs)."""
@@ -551,20 +557,20 @@ class Trainer:
     fn = task.sample_step or (task.image_step if task.sample_inputs is not None else None)
     if fn is None:
       raise ConfigError(f'model family {self.config.family!r} has nothing that decodes latents')
-    return sampling.apply_rows(self.setup, fn, self.state, np.asarray(latents, np.float32))
+    return sampling.apply_rows(self.setup, fn, self.eval_state, np.asarray(latents, np.float32))
 
   def encode(self, examples) -> np.ndarray:
     """Codes (N, D) of examples (N, H, W, C) in [0, 1] (an autoencoder's or a VAE's)."""
     if self.setup.task.encode_step is None:
       raise ConfigError(f'model family {self.config.family!r} has no encoder')
-    return sampling.apply_rows(self.setup, self.setup.task.encode_step, self.state,
+    return sampling.apply_rows(self.setup, self.setup.task.encode_step, self.eval_state,
                                np.asarray(examples, np.float32))
 
   def reconstruct(self, examples) -> np.ndarray:
     """An autoencoder's or a VAE's reconstructions of examples in [0, 1]."""
     if self.setup.task.encode_step is None:
       raise ConfigError(f'model family {self.config.family!r} does not reconstruct')
-    return sampling.apply_rows(self.setup, self.setup.task.image_step, self.state,
+    return sampling.apply_rows(self.setup, self.setup.task.image_step, self.eval_state,
                                np.asarray(examples, np.float32))
 
   def test_examples(self, num_examples: int) -> tuple[np.ndarray, np.ndarray]:
@@ -578,11 +584,11 @@ class Trainer:
       return {}
     if self._examples is None:
       self._examples = _image_examples(self.setup)
-    return _grids(self.setup, self._fns, self.state, self._examples)
+    return _grids(self.setup, self._fns, self.eval_state, self._examples)
 
   def evaluate(self) -> dict[str, float]:
     """Every configured evaluator that applies, on the current state (as `--mode=eval`)."""
-    return evaluators.run(self._entries, self.setup, self.state, step=self.step, final=True,
+    return evaluators.run(self._entries, self.setup, self.eval_state, step=self.step, final=True,
                           skipped=self._skipped)
 
 

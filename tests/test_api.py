@@ -153,3 +153,25 @@ def test_mode_coverage_of_real_collapsed_and_scattered_points():
   assert few['modes'] == 1
   centre_of_ring = registered.mode_coverage(np.full((100, 1, 1, 2), 0.5), centres, std)
   assert centre_of_ring['high_quality'] == 0.0 and centre_of_ring['modes'] == 0
+
+
+def test_a_parameter_average_is_what_training_eval_mode_and_samples_read(tmp_path, mnist_source):
+  """With `optimizer.ema_decay`, the test error the run reports, `--mode=eval` of its
+  checkpoint and the reconstructions are those of the averaged parameters, not of the last
+  parameters (which score differently)."""
+  from jgen import modes
+  from jgen.evaluate import evaluators
+
+  config = jgen.load_config(str(ROOT / 'configs' / 'ae_mnist.py:smoke'), {
+      'model.hidden_sizes': (256, 64), 'optimizer.ema_decay': 0.9, 'data.download': False})
+  trainer = jgen.Trainer(config, str(tmp_path))
+  results = trainer.train()
+  key = 'test_sq_err_per_image'
+  last = evaluators.run(trainer._entries, trainer.setup, trainer.state, step=20, final=True)
+  assert abs(last[key] - results[key]) > 1e-3 * last[key]
+  assert modes.evaluate_checkpoint(config, str(tmp_path))[key] == pytest.approx(
+      results[key], rel=1e-6)
+  images, _ = trainer.test_examples(4)
+  average = trainer.state.opt_state.average
+  want = trainer.state.apply_fn({'params': average}, images, method='reconstruct')
+  np.testing.assert_allclose(trainer.reconstruct(images), want, atol=1e-5)

@@ -96,6 +96,7 @@ def test_every_config_declares_every_option_of_its_model(config):
      'augment.shift_prob=0.5 has no effect without a shift'),
     ('ae_mnist', {'corrupt.level': 0.3}, 'corrupt.level=0.3 has no effect with corrupt.name=none'),
     ('dcgan_mnist', {'gan.ema_decay': 1.0}, 'gan.ema_decay=1.0 must be in [0, 1)'),
+    ('vae_mnist', {'optimizer.ema_decay': -0.5}, 'optimizer.ema_decay=-0.5 must be in [0, 1)'),
     ('ae_mnist', {'log_every_steps': 0}, 'log_every_steps=0 must be at least 1'),
     ('vae_mnist', {'data.name': '1e+30'}, "unknown dataset '1e+30'"),  # Not even a name.
     ('ae_mnist', {'optimizer.learning_rate': -1e-3},

@@ -1,8 +1,13 @@
-"""Learning-rate schedules by name: their shape at the points that define them."""
+"""Learning-rate schedules by name (their shape at the points that define them), and the
+parameter average (`optimizer.ema_decay`)."""
 
 import numpy as np
+import optax
 import pytest
+from conftest import ROOT
+from flax.training import train_state
 
+import jgen
 from jgen import optim
 
 
@@ -27,3 +32,45 @@ def test_linear_schedule_falls_in_a_straight_line_to_zero():
 def test_unknown_schedule_names_the_known_ones():
   with pytest.raises(Exception, match='linear'):
     optim.SCHEDULES.get('step')
+
+
+def test_the_parameter_average_is_the_weighted_sum_of_the_iterates_and_changes_no_update():
+  """`with_average(tx, d)`: the parameters follow `tx` exactly, and the average after T
+  updates is d^T p_0 + sum_t (1 - d) d^(T-t) p_t over the iterates p_t (the recursion's
+  closed form, computed here from the recorded trajectory)."""
+  decay, grads = 0.8, np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+  plain, averaged = optax.adam(0.1), optim.with_average(optax.adam(0.1), decay)
+  p, q = np.ones(3, np.float32), np.ones(3, np.float32)
+  s, t = plain.init(p), averaged.init(q)
+  iterates = [p]
+  for g in grads:
+    u, s = plain.update(g, s, p)
+    p = optax.apply_updates(p, u)
+    v, t = averaged.update(g, t, q)
+    q = optax.apply_updates(q, v)
+    iterates.append(np.asarray(p))
+  np.testing.assert_array_equal(q, p)
+  T = len(grads)
+  want = decay**T * iterates[0] + sum((1 - decay) * decay**(T - k) * iterates[k]
+                                      for k in range(1, T + 1))
+  np.testing.assert_allclose(t.average, want, rtol=1e-5)
+  assert not np.allclose(t.average, p, rtol=1e-3)
+
+
+def test_ema_decay_is_off_by_default_and_the_state_then_has_no_average():
+  """With `optimizer.ema_decay` 0 the optimizer state is the plain optimizer's (so older
+  checkpoints keep restoring) and evaluation reads the parameters themselves."""
+  config = jgen.load_config(str(ROOT / 'configs' / 'ae_mnist.py'))
+  assert config.optimizer.ema_decay == 0.0
+  tx = optim.build_optimizer(config.optimizer, 100)
+  assert not isinstance(tx.init({'w': np.zeros(2)}), optim.AveragedState)
+  state = train_state.TrainState.create(apply_fn=None, params={'w': np.zeros(2)}, tx=tx)
+  assert optim.evaluated(state) is state
+  config.optimizer.ema_decay, config.optimizer.warmup_steps = 0.5, 0
+  tx = optim.build_optimizer(config.optimizer, 100)
+  state = train_state.TrainState.create(apply_fn=None, params={'w': np.zeros(2)}, tx=tx)
+  state = state.apply_gradients(grads={'w': np.ones(2)})
+  assert isinstance(state.opt_state, optim.AveragedState)
+  np.testing.assert_array_equal(optim.evaluated(state).params['w'],
+                                state.opt_state.average['w'])
+  assert not np.array_equal(state.opt_state.average['w'], state.params['w'])
