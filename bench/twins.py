@@ -169,9 +169,11 @@ class TorchStep:
     return [p for net in nets for p in net.parameters()]
 
   def _adam(self, params, opt_config):
-    if opt_config.name != 'adam' or opt_config.get('grad_clip_norm', 0.0):
-      raise ValueError(f'the torch twins use Adam without clipping; the config has '
-                       f'{opt_config.name!r}, clip {opt_config.get("grad_clip_norm")}')
+    if (opt_config.name != 'adam' or opt_config.get('grad_clip_norm', 0.0)
+        or opt_config.get('ema_decay', 0.0)):
+      raise ValueError(f'the torch twins use Adam without clipping or averaging; the config '
+                       f'has {opt_config.name!r}, clip {opt_config.get("grad_clip_norm")}, '
+                       f'average {opt_config.get("ema_decay")}')
     kwargs = {'lr': opt_config.learning_rate,
               'betas': (opt_config.get('b1', 0.9), opt_config.get('b2', 0.999)),
               'eps': opt_config.get('eps', 1e-8)}
@@ -293,6 +295,8 @@ class TorchStep:
     self.penalty, self.penalty_weight = gan.penalty, gan.penalty_weight
     if self.penalty not in ('', 'gradient_penalty'):
       raise ValueError(f'no torch twin of penalty {self.penalty!r}')
+    if gan.get('real_consistency_weight', 0.0):
+      raise ValueError('no torch twin of the consistency term (gan.real_consistency_weight)')
     self.info_weights = (gan.info_weight, gan.info_continuous_weight)
     self.real_code_weights = (gan.get('real_balance_weight', 0.0),
                               gan.get('real_entropy_weight', 0.0))

@@ -110,6 +110,9 @@ def gan_config() -> ml_collections.ConfigDict:
   # evenly over the categories (balance) and being certain (entropy); 0 as published.
   config.gan.real_balance_weight = 0.0
   config.gan.real_entropy_weight = 0.0
+  # InfoGAN: weight, in D's loss, of Q keeping each real image's category when the image
+  # is shifted by up to 2 pixels (KL between the two posteriors); 0 as published.
+  config.gan.real_consistency_weight = 0.0
   # Two-timescale updates (TTUR): each network has its own learning rate and betas.
   config.g_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)
   config.d_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)

@@ -66,6 +66,7 @@ _RANGES = [
         'checkpoint_every_steps', 'num_image_examples',
         'vae.kl_warmup_steps', 'vae.beta', 'gan.penalty_weight', 'gan.info_weight',
         'gan.info_continuous_weight', 'gan.real_balance_weight', 'gan.real_entropy_weight',
+        'gan.real_consistency_weight',
         'label_smoothing')],
     *[(f'{o}.{f}', test, rule) for o in ('optimizer', 'g_optimizer', 'd_optimizer')
       for f, test, rule in (

@@ -90,6 +90,8 @@ def test_every_config_declares_every_option_of_its_model(config):
     ('dcgan_mnist', {'gan.info_weight': 2.0}, "gan.info_weight=2.0 has no effect: model 'dcgan'"),
     ('gan_mnist', {'gan.real_balance_weight': 1.0},
      "gan.real_balance_weight=1.0 has no effect: model 'mlp_gan'"),
+    ('dcgan_mnist', {'gan.real_consistency_weight': 1.0},
+     "gan.real_consistency_weight=1.0 has no effect: model 'dcgan'"),
     ('infogan_mnist', {'model.noise_scale': 0.0}, 'model.noise_scale=0.0 must be above 0'),
     ('vae_mnist', {'augment.max_shift': 1}, 'augment.max_shift=1 has no effect on a vae'),
     ('conv_ae_mnist', {'augment.shift_prob': 0.5},

@@ -374,6 +374,49 @@ def test_real_code_terms_are_in_the_d_loss_and_spread_real_images():
   assert after < 0.8 * metrics['d_real_balance']  # The balance before the update.
 
 
+def test_consistency_term_is_the_kl_to_the_unshifted_posterior_which_gets_no_gradient():
+  logits = jax.random.normal(jax.random.PRNGKey(0), (6, 10)) * 3.0
+  shifted = jax.random.normal(jax.random.PRNGKey(1), (6, 10)) * 3.0
+  p, q = np.asarray(jax.nn.softmax(logits)), np.asarray(jax.nn.softmax(shifted))
+  want = (p * np.log(p)).sum(-1).mean() - (p * np.log(q)).sum(-1).mean()
+  assert float(gan._consistency_term(logits, shifted)) == pytest.approx(want, rel=1e-5)
+  assert float(gan._consistency_term(logits, logits)) == pytest.approx(0.0, abs=1e-6)
+  target_grad, shifted_grad = jax.grad(gan._consistency_term, argnums=(0, 1))(logits, shifted)
+  assert not np.any(target_grad) and np.abs(shifted_grad).max() > 1e-3
+
+
+def test_consistency_term_is_in_the_d_loss_and_an_update_lowers_it():
+  """With `gan.real_consistency_weight`, D's loss is the published one plus the weighted
+  KL between Q's posteriors of real images and of their shifted copies (up to 2 pixels,
+  background filled), and one D update makes Q agree more on those same pairs."""
+  steps, mesh, state, real = _steps_state_and_reals(_config(
+      infogan_mnist, **{'gan.real_consistency_weight': 50.0}))
+
+  def shifted_reals(s, x):
+    return steps.shifted(x, steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2)).keys)
+
+  def update_then_consistency(s, x):
+    fakes = steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2))
+    s, metrics = steps.d_update(s, x, fakes)
+    (a, _), (b, _) = (steps._discriminate(s.d_params, s.d_batch_stats, y)
+                      for y in (x, steps.shifted(x, fakes.keys)))
+    return jax.lax.pmean((metrics, gan._consistency_term(a['code_logits'], b['code_logits'])),
+                         parallel.AXIS)
+
+  shifted = parallel.data_parallel(shifted_reals, mesh, out_batched=True)(state, real)
+  metrics, after = parallel.data_parallel(update_then_consistency, mesh)(state, real)
+  np.testing.assert_allclose(metrics['d_loss'], metrics['d_adv'] + metrics['d_info'] +
+                             50.0 * metrics['d_real_consistency'], rtol=1e-6)
+  assert after < 0.5 * metrics['d_real_consistency']
+  x, y = np.asarray(real), np.asarray(shifted)
+  moved = [i for i in range(len(x)) if not np.allclose(x[i], y[i], atol=1e-6)]
+  assert len(moved) >= 6  # 24 of 25 offsets move an image.
+  for i in moved:  # A translation: some offset within 2 pixels maps x onto y, -1 filling in.
+    padded = np.pad(x[i], ((2, 2), (2, 2), (0, 0)), constant_values=-1.0)
+    assert any(np.allclose(padded[dy:dy + 28, dx:dx + 28], y[i], atol=1e-6)
+               for dy in range(5) for dx in range(5)), i
+
+
 def test_code_accuracy_takes_the_best_one_to_one_mapping():
   rng = np.random.default_rng(0)
   counts = rng.integers(0, 50, (5, 5)).astype(float)

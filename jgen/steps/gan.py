@@ -17,7 +17,7 @@ import numpy as np
 import optax
 import scipy.optimize
 
-from jgen import evaluate, losses, models, optim, parallel, update
+from jgen import augment, evaluate, losses, models, optim, parallel, update
 from jgen.models.gans import BN_MOMENTUM, GAN, latent_from_codes, sample_latent
 from jgen.registry import ConfigError
 from jgen.state import GANState
@@ -77,6 +77,20 @@ def _real_code_terms(logits) -> tuple[jax.Array, jax.Array]:
   return balance, entropy
 
 
+# Pixels: the largest translation of a real image under which Q must keep its category
+# (`real_consistency_weight`); MNIST's digits move by this much within their 28x28 frames.
+CONSISTENCY_SHIFT = 2
+
+
+def _consistency_term(logits, shifted_logits) -> jax.Array:
+  """IMSAT's self-augmentation term (Hu et al. 2017): the mean over real images of
+  KL(Q(c|x) || Q(c|T(x))), T a small random translation; Q's posterior of the unshifted
+  image is the target (no gradient flows into it). 0 when Q's category of every image
+  survives the shift with the same confidence."""
+  target = jax.lax.stop_gradient(jax.nn.log_softmax(logits))
+  return (jnp.exp(target) * (target - jax.nn.log_softmax(shifted_logits))).sum(-1).mean()
+
+
 def _d_value(logits, probabilistic: bool):
   """What to report of D's outputs: the mean probability D(x), or the mean critic value."""
   return jax.nn.sigmoid(logits).mean() if probabilistic else logits.mean()
@@ -104,6 +118,8 @@ class GANSteps:
     info_weights: (categorical, continuous) weights of InfoGAN's term.
     real_code_weights: (balance, entropy) weights of the terms on Q's categorical posterior
       of real images (`_real_code_terms`), added to D's loss; (0, 0) is InfoGAN as published.
+    real_consistency_weight: of `_consistency_term` in D's loss (0: off, as published; on,
+      it costs one more D pass, on the shifted real images).
     dropout: whether the discriminator uses dropout (then it runs per example).
     reuse_fakes: the G update reuses the last D update's latents and images (one G forward
       per step, as PyTorch's DCGAN example does); False draws fresh latents for it (as Chen
@@ -122,7 +138,8 @@ class GANSteps:
   def __init__(self, model: GAN, adversarial, *, penalty: Callable | None = None,
                penalty_weight: float = 0.0, n_critic: int = 1, ema_decay: float = 0.999,
                info_weights: tuple[float, float] = (1.0, 1.0),
-               real_code_weights: tuple[float, float] = (0.0, 0.0), dropout: bool = False,
+               real_code_weights: tuple[float, float] = (0.0, 0.0),
+               real_consistency_weight: float = 0.0, dropout: bool = False,
                reuse_fakes: bool = True, d_stats: str = 'real_and_fake',
                sample_stats: str = 'generator', stats_samples: int = 1024,
                dtype=jnp.float32):
@@ -131,6 +148,7 @@ class GANSteps:
     self.n_critic, self.ema_decay = n_critic, ema_decay
     self.info_weights, self.dropout = info_weights, dropout
     self.real_code_weights = real_code_weights
+    self.real_consistency_weight = real_consistency_weight
     self.reuse_fakes = reuse_fakes
     self.d_stats, self.sample_stats, self.stats_samples = d_stats, sample_stats, stats_samples
     self.dtype = dtype
@@ -149,6 +167,13 @@ class GANSteps:
     out, stats = _apply(self.model.discriminator, params, stats, x.astype(self.dtype),
                         train=True, dropout_keys=keys if self.dropout else None)
     return update.cast(out, jnp.float32), stats
+
+  def shifted(self, real, keys):
+    """`real` images in [-1, 1], each translated by up to CONSISTENCY_SHIFT pixels (the
+    background, -1, fills in), keyed by the examples' penalty-mix keys (`keys[3]`) folded
+    with 1: no other randomness of the step changes."""
+    shift_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys[3])
+    return augment.random_shift((real + 1.0) / 2.0, shift_keys, CONSISTENCY_SHIFT) * 2.0 - 1.0
 
   def make_fakes(self, state: GANState, batch_size: int, key) -> Fakes:
     """Draws latents and generates images (train mode), keeping G's pullback so that the
@@ -187,6 +212,13 @@ class GANSteps:
         for weight, term in zip(self.real_code_weights, terms, strict=True):
           if weight:
             loss += weight * term
+        if self.real_consistency_weight:
+          # D's statistics from this pass are dropped: the shifted images are no new data.
+          out_shifted, _ = self._discriminate(d_params, stats, self.shifted(real, fakes.keys),
+                                              k_real)
+          parts['d_real_consistency'] = _consistency_term(out_real['code_logits'],
+                                                          out_shifted['code_logits'])
+          loss += self.real_consistency_weight * parts['d_real_consistency']
       return loss, (stats, parts, out_real, out_fake)
 
     (loss, (stats, parts, out_real, out_fake)), grads = update.gradients(
@@ -380,7 +412,8 @@ def build_task(config, image_shape) -> Task:
   for field, codes, default in (
       ('info_weight', spec.categories, 1.0), ('info_continuous_weight', spec.continuous, 1.0),
       ('real_balance_weight', spec.categories, 0.0),
-      ('real_entropy_weight', spec.categories, 0.0)):
+      ('real_entropy_weight', spec.categories, 0.0),
+      ('real_consistency_weight', spec.categories, 0.0)):
     if not codes and gan[field] != default:
       raise ConfigError(f'gan.{field}={gan[field]} has no effect: model {config.model.name!r} '
                         'has no such code (InfoGAN has); drop that override')
@@ -404,6 +437,7 @@ def build_task(config, image_shape) -> Task:
                    ema_decay=gan.ema_decay,
                    info_weights=(gan.info_weight, gan.info_continuous_weight),
                    real_code_weights=(gan.real_balance_weight, gan.real_entropy_weight),
+                   real_consistency_weight=gan.real_consistency_weight,
                    dropout=dropout,
                    reuse_fakes=gan.reuse_fakes, d_stats=gan.d_stats,
                    sample_stats=gan.sample_stats, stats_samples=gan.stats_samples,
