@@ -20,8 +20,16 @@ N processes side by side (each with 0.9/N of an accelerator's memory), so that a
 one small InfoGAN leaves mostly idle, runs several at once:
 
   python bench/infogan_seeds.py --npz /tmp/mnist.npz --seeds 0,1,2,3,4,5,6,7 --workers 8
+
+Label-free selection among restarts is read off the same runs: `--restarts K --select_at S`
+groups the seeds K at a time (in the order given, and also every K-subset) and picks in each
+group the seed whose mutual information on the training images was highest at step S (an
+evaluation step), as a run would that trains K restarts for S steps and continues the best;
+it prints the picked seeds' final test accuracy and how many reach 95%. No label is read
+for the choice.
 """
 
+import itertools
 import json
 import os
 import pathlib
@@ -48,6 +56,10 @@ _NPZ = flags.DEFINE_string('npz', '', 'Read MNIST from this .npz (train_x, test_
 _SAVE_NPZ = flags.DEFINE_string('save_npz', '', 'Write the arrays read from TFDS here.')
 _STAT_IMAGES = flags.DEFINE_integer('stat_images', 10_000, 'Training images the label-free '
                                     'statistics are read on.')
+_RESTARTS = flags.DEFINE_integer('restarts', 0, 'Also report label-free selection among this '
+                                 'many restarts (0: no report).')
+_SELECT_AT = flags.DEFINE_integer('select_at', 1000, 'The evaluation step whose training-image '
+                                  'mutual information chooses among restarts.')
 _WORKERS = flags.DEFINE_integer('workers', 1, 'Processes that train the seeds side by side, '
                                 'each with its share of the seeds (and, on a GPU, of its '
                                 'memory); 1: every seed in this process.')
@@ -86,6 +98,7 @@ def _train(task, config, arrays, seed: int, mesh) -> dict:
   state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(seed)))
   rng = np.random.default_rng(seed)
   order, pos, accuracy, max_share, mutual_info = rng.permutation(n), 0, [], [], []
+  evaluated = []
   for step in range(1, config.num_train_steps + 1):
     if pos + b > n:
       order, pos = rng.permutation(n), 0
@@ -93,14 +106,34 @@ def _train(task, config, arrays, seed: int, mesh) -> dict:
     state = step_fn(state, parallel.shard_batch(mesh, {
         'image': train_x[rows].astype(np.float32) / 255.0, 'label': np.zeros(b, np.int32)}))
     if step % _EVERY.value == 0 or step == config.num_train_steps:
+      evaluated.append(step)
       accuracy.append(round(evaluate(eval_fn, state, test, mesh, task.summarize)[
           'code_accuracy'], 4))
       stats = evaluate(eval_fn, state, unlabelled, mesh, task.summarize)
       max_share.append(round(stats['code_max_share'], 4))
       mutual_info.append(round(stats['code_mutual_info'], 4))
-  return {'seed': seed, 'code_accuracy': accuracy, 'train_max_share': max_share,
+  return {'seed': seed, 'steps': evaluated, 'code_accuracy': accuracy,
+          'train_max_share': max_share,
           'train_mutual_info': mutual_info, 'seconds': round(time.time() - start, 1),
           'backend': jax.default_backend()}
+
+
+def selection(rows: list[dict], restarts: int, select_at: int) -> tuple[list[tuple], list]:
+  """Label-free selection among `restarts` runs: in each group of seeds, the seed with the
+  highest training-image mutual information at evaluation step `select_at`.
+
+  Returns:
+    (picks, accuracies): picks are (group's seeds, picked seed, its final test accuracy)
+    for consecutive groups of `rows`; accuracies are the picked seed's final accuracy for
+    every `restarts`-subset of `rows`.
+  """
+  def pick(group):
+    best = max(group, key=lambda r: r['train_mutual_info'][r['steps'].index(select_at)])
+    return best['seed'], best['code_accuracy'][-1]
+
+  picks = [(tuple(r['seed'] for r in rows[i:i + restarts]), *pick(rows[i:i + restarts]))
+           for i in range(0, len(rows) - restarts + 1, restarts)]
+  return picks, [pick(group)[1] for group in itertools.combinations(rows, restarts)]
 
 
 def _own_args(argv: list[str]) -> list[str]:
@@ -146,6 +179,15 @@ def main(argv):
   if _WORKERS.value < 1:
     raise app.UsageError(f'--workers={_WORKERS.value}: give at least 1')
   seeds = [int(s) for s in _SEEDS.value]
+  every = _EVERY.value
+  if _RESTARTS.value and not (
+      _SELECT_AT.value == config.num_train_steps or
+      (0 < _SELECT_AT.value < config.num_train_steps and _SELECT_AT.value % every == 0)):
+    raise app.UsageError(f'--select_at={_SELECT_AT.value} is no evaluation step; give a '
+                         f'multiple of --eval_every={every} up to {config.num_train_steps}')
+  if _RESTARTS.value and not 1 < _RESTARTS.value <= len(seeds):
+    raise app.UsageError(f'--restarts={_RESTARTS.value}: give 2 to the number of seeds '
+                         f'({len(seeds)})')
   if _WORKERS.value > 1 and len(seeds) > 1:
     if _SAVE_NPZ.value:
       _arrays(config)  # Written once here; the workers read TFDS or --npz themselves.
@@ -167,6 +209,17 @@ def main(argv):
     for row in sorted(rows, key=lambda r: r['train_max_share'][-1]):
       print(f"{row['seed']:>4}  {row['code_accuracy'][-1]:13.4f}  "
             f"{row['train_max_share'][-1]:15.4f}  {row['train_mutual_info'][-1]:17.4f}")
+  if rows and _RESTARTS.value:
+    k, at = _RESTARTS.value, _SELECT_AT.value
+    rows.sort(key=lambda r: seeds.index(r['seed']))
+    picks, subsets = selection(rows, k, at)
+    print(f'Best of {k} restarts by training mutual information at step {at} (a run of '
+          f'{k * at + config.num_train_steps - at} steps):')
+    for group, seed, accuracy in picks:
+      print(f'  seeds {group}: picked {seed}, test accuracy {accuracy:.4f}')
+    print(f'  groups above: {sum(a >= 0.95 for _, _, a in picks)} of {len(picks)} at >= 95%; '
+          f'every {k}-subset: {sum(a >= 0.95 for a in subsets)} of {len(subsets)} at >= 95%, '
+          f'mean {statistics.mean(subsets):.3f}, min {min(subsets):.3f}')
 
 
 if __name__ == '__main__':

@@ -113,6 +113,11 @@ def gan_config() -> ml_collections.ConfigDict:
   # InfoGAN: weight, in D's loss, of Q keeping each real image's category when the image
   # is shifted by up to 2 pixels (KL between the two posteriors); 0 as published.
   config.gan.real_consistency_weight = 0.0
+  # InfoGAN: train this many restarts (seeds seed, seed + 1, ...) for restart_steps each, and
+  # go on from the one whose Q has the most mutual information between training image and
+  # category (no labels; jgen/restarts.py). 0: one run, as published.
+  config.gan.restarts = 0
+  config.gan.restart_steps = 1000
   # Two-timescale updates (TTUR): each network has its own learning rate and betas.
   config.g_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)
   config.d_optimizer = _optimizer(2e-4, 'constant', 0, b1=0.5, b2=0.999, eps=1e-8)

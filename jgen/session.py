@@ -89,6 +89,9 @@ _SIZES = ('hidden_sizes', 'generator_sizes', 'discriminator_sizes', 'features', 
           'noise_dim', 'dense_size', 'q_hidden_size', 'maxout_pieces', 'feature_dim',
           'num_classes', 'kernel_size')
 
+# gan.restart_steps as configs/common.py declares it: any other value needs gan.restarts.
+RESTART_STEPS = 1000
+
 # Sections a family does not read: set away from their defaults, they would be ignored.
 _UNUSED = {'gan': ('augment',), 'vae': ('augment',)}
 
@@ -125,6 +128,17 @@ def check_values(config) -> None:
       if augment.get(key, 1.0) != 1.0:
         raise ConfigError(f'augment.{key}={augment[key]} has no effect without a shift; set '
                           '--config.augment.max_shift (1 or more pixels) or drop it')
+  gan = config.get('gan')
+  if gan and not gan.get('restarts', 0) and gan.get('restart_steps',
+                                                     RESTART_STEPS) != RESTART_STEPS:
+    raise ConfigError(f'gan.restart_steps={gan.restart_steps} has no effect without restarts; '
+                      'set --config.gan.restarts (2 or more) or drop it')
+  if gan and gan.get('restarts', 0):
+    if gan.restarts < 2:
+      raise ConfigError(f'gan.restarts={gan.restarts} must be 0 (none) or at least 2')
+    if not 1 <= gan.restart_steps < config.num_train_steps:
+      raise ConfigError(f'gan.restart_steps={gan.restart_steps} must be at least 1 and below '
+                        f'num_train_steps={config.num_train_steps}')
   if corrupt and corrupt.get('name') == 'none' and corrupt.get('level', 0.0):
     raise ConfigError(f'corrupt.level={corrupt.level} has no effect with corrupt.name=none; '
                       'set --config.corrupt.name (gaussian, masking, salt_and_pepper)')

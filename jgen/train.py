@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jgen import data, modes, optim, parallel, runtime, session
+from jgen import data, modes, optim, parallel, restarts, runtime, session
 from jgen.checkpoint import Checkpointer, NonFiniteStateError
 from jgen.data.prefetch import Prefetcher
 from jgen.evaluate import evaluators, images, sampling
@@ -310,6 +310,9 @@ class Trainer:
     if config.family == 'compare':
       raise ConfigError('a comparison config trains many runs and writes a report: call '
                         'jgen.compare.run(config, workdir), or run.py with it')
+    if config.get('gan') and config.gan.get('restarts'):
+      raise ConfigError('gan.restarts trains several restarts before the run: call '
+                        'jgen.train.train_and_evaluate(config, workdir), or run.py with it')
     self.config = config
     s = self.setup = session.setup(config, workdir)
     self.workdir = s.workdir
@@ -601,7 +604,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
 
   SIGTERM or SIGINT (a scheduler's preemption, Ctrl-C) stops it after the current step with
   a checkpoint, raising `Stopped`; rerunning goes on exactly.
+
+  With `gan.restarts` (InfoGAN), the restarts train first and the run goes on from the one
+  chosen without labels (`jgen.restarts`).
   """
+  if config.get('gan') and config.gan.get('restarts'):
+    restarts.check(config)
+    with _StopOnSignal() as stop:
+      config = restarts.choose(config, workdir, Trainer, stop)
   with Trainer(config, workdir) as trainer, _StopOnSignal() as stop:
     trainer._stop = stop
     return trainer.train()

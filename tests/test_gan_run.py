@@ -5,7 +5,7 @@ import pathlib
 
 import numpy as np
 import pytest
-from conftest import read_metrics, run_jgen, train_losses, write_fake_tfds
+from conftest import load_params, read_metrics, run_jgen, train_losses, write_fake_tfds
 from PIL import Image
 
 from configs import dcgan_celeba64, dcgan_cifar10, dcgan_mnist
@@ -135,3 +135,33 @@ def test_online_dataset_configs_train_on_fake_data(module, name, size, tmp_path,
     # 1-pixel borders, 2x scale.
     assert grid.size == ((3 * (size + 1) + 1) * 2,) * 2 and grid.mode == 'RGB'
 
+
+
+def test_restarts_go_on_from_the_one_with_the_most_mutual_information(tmp_path, mnist_source):
+  """`gan.restarts=2`: both restarts train `restart_steps`, `chosen.json` holds Q's mutual
+  information on training images for each and picks the larger; the run goes on from that
+  restart's checkpoint (it trains only the remaining steps) and ends bit-identical, state and
+  logged losses, to a plain run of the chosen seed."""
+  import json
+
+  from configs import infogan_mnist
+
+  small = {'num_train_steps': 6, 'checkpoint_every_steps': 3, 'log_every_steps': 3,
+           'batch_size': 16, 'model.features': 8, 'model.dense_size': 32,
+           'model.q_hidden_size': 16}
+  results = _smoke(infogan_mnist, tmp_path / 'run', **small,
+                   **{'gan.restarts': 2, 'gan.restart_steps': 3})
+  chosen = json.loads((tmp_path / 'run' / 'restarts' / 'chosen.json').read_text())
+  values = chosen['values']
+  assert sorted(values) == ['0', '1'] and values['0'] != values['1']
+  assert chosen['seed'] == int(max(values, key=values.get)) and chosen['step'] == 3
+  assert results['seed'] == chosen['seed'] and results['steps_this_run'] == 3
+  seed = chosen['seed']
+  plain = _smoke(infogan_mnist, tmp_path / 'plain', **small, seed=seed)
+  assert train_losses(tmp_path / 'run', 'train/d_loss') == train_losses(tmp_path / 'plain',
+                                                                        'train/d_loss')
+  assert results['test_code_accuracy'] == plain['test_code_accuracy']
+  want, got = load_params(tmp_path / 'plain', 6), load_params(tmp_path / 'run', 6)
+  assert want.keys() == got.keys()
+  for k in want:
+    np.testing.assert_array_equal(got[k], want[k], err_msg=str(k))

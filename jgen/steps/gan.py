@@ -413,7 +413,8 @@ def build_task(config, image_shape) -> Task:
       ('info_weight', spec.categories, 1.0), ('info_continuous_weight', spec.continuous, 1.0),
       ('real_balance_weight', spec.categories, 0.0),
       ('real_entropy_weight', spec.categories, 0.0),
-      ('real_consistency_weight', spec.categories, 0.0)):
+      ('real_consistency_weight', spec.categories, 0.0),
+      ('restarts', spec.categories, 0)):
     if not codes and gan[field] != default:
       raise ConfigError(f'gan.{field}={gan[field]} has no effect: model {config.model.name!r} '
                         'has no such code (InfoGAN has); drop that override')
