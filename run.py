@@ -117,8 +117,11 @@ def _last_words(line: str) -> None:
   line goes out on a duplicate of it, on a line of its own (another thread may have left
   half a line), and the process ends without running exit handlers.
   """
-  sys.stdout.flush()
-  sys.stderr.flush()
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except OSError:  # A stream on the full disk itself: what it held is lost, not the line.
+      pass
   own = os.dup(2)
   devnull = os.open(os.devnull, os.O_WRONLY)
   os.dup2(devnull, 2)  # Other threads' writes, Python's or C++'s, go nowhere from here.

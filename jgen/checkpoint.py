@@ -113,6 +113,8 @@ def check_matches(metadata, state, what: str) -> None:
     elif saved[name] != wanted[name]:
       problem = f'{name} has shape {saved[name]} there and {wanted[name]} in this config'
     if problem:
+      if 'opt_state' in name:
+        problem += ' (the optimizer differs: its name, gradient clipping or ema_decay)'
       raise ConfigError(f'{what} does not match this config: {problem}; use the config it '
                         'was written with (or another --workdir)')
 

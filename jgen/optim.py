@@ -2,6 +2,7 @@
 
 from typing import Any, NamedTuple
 
+import jax.numpy as jnp
 import optax
 
 from jgen.registry import ConfigError, Registry
@@ -38,30 +39,41 @@ OPTIMIZERS.register('adamw')(optax.adamw)
 OPTIMIZERS.register('sgd')(optax.sgd)
 
 
+def warmed_up_decay(decay: float, count):
+  """The decay of an average's update number `count` (0, 1, ...): `decay`, or less while
+  (1 + count) / (10 + count) is less (TF's ExponentialMovingAverage warm-up), so that the
+  average soon forgets the weights it started from (a random initialisation, or those a
+  fine-tuning run replaced)."""
+  return jnp.minimum(decay, (1.0 + count) / (10.0 + count))
+
+
 class AveragedState(NamedTuple):
-  """The state of `with_average`: the wrapped optimizer's state, and the average."""
+  """The state of `with_average`: the wrapped optimizer's state, the average, and how many
+  updates it has averaged."""
 
   inner: Any
   average: Any
+  count: Any
 
 
 def with_average(tx: optax.GradientTransformation,
                  decay: float) -> optax.GradientTransformation:
   """`tx`, also keeping an exponential moving average of the parameters (Polyak-Ruppert
-  averaging): after each update, `average <- decay * average + (1 - decay) * params`,
-  starting from the initial parameters. The updates are `tx`'s, unchanged; evaluation reads
-  the average (`evaluated`)."""
+  averaging): after update t, `average <- d_t * average + (1 - d_t) * params`, with d_t
+  `decay` after a warm-up (`warmed_up_decay`). The updates are `tx`'s, unchanged;
+  evaluation reads the average (`evaluated`)."""
 
   def init(params):
-    return AveragedState(tx.init(params), params)
+    return AveragedState(tx.init(params), params, jnp.zeros((), jnp.int32))
 
   def update(updates, state, params=None):
     if params is None:
       raise ValueError('with_average needs the parameters: tx.update(grads, state, params)')
     updates, inner = tx.update(updates, state.inner, params)
+    d = warmed_up_decay(decay, state.count)
     average = optax.incremental_update(optax.apply_updates(params, updates), state.average,
-                                       step_size=1.0 - decay)
-    return updates, AveragedState(inner, average)
+                                       step_size=1.0 - d)
+    return updates, AveragedState(inner, average, state.count + 1)
 
   return optax.GradientTransformation(init, update)
 

@@ -17,6 +17,7 @@ whole run trains K * restart_steps + num_train_steps - restart_steps steps.
 import json
 import os
 import shutil
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -33,13 +34,15 @@ CHOSEN = 'chosen.json'
 _CARRIED = ('checkpoints', DIGESTS, 'metrics.jsonl')
 
 
-def check(config) -> None:
-  """One-line errors for restart settings that cannot work, before any training (the
-  ranges are `session.check_values`'s)."""
-  session.check_values(config)
+def check(config, workdir: str) -> None:
+  """One-line errors for restart settings that cannot work, before any training: the
+  config's own (`session.setup` without data: a model without a categorical code is
+  refused), and a run in more than one process."""
+  session.setup(config, workdir, with_data=False)
   if jax.process_count() > 1:
-    raise ConfigError('gan.restarts runs in one process; start the run without '
-                      '--coordinator_address (one process may drive several devices)')
+    raise ConfigError('gan.restarts runs in one process; start the run as one process (one '
+                      'may drive several devices; JGEN_CLUSTER_INIT=0 stops run.py from '
+                      'joining a cluster its environment describes)')
 
 
 def single(config, seed: int):
@@ -53,55 +56,59 @@ def single(config, seed: int):
 
 def statistic(trainer) -> float:
   """Q's mutual information between image and category on the first STATISTIC_IMAGES
-  training images of `trainer`'s current state; their labels are not passed."""
+  training images of `trainer`'s current state; their labels are not passed (zeros)."""
   s = trainer.setup
-  images, _ = data.split_images(s.source, s.config.data.train_split, STATISTIC_IMAGES)
-  size = s.config.eval_batch_size
-  batches = []
-  for i in range(0, len(images), size):
-    part = images[i:i + size]
-    pad = size - len(part)
-    batches.append({'image': np.pad(part, ((0, pad),) + ((0, 0),) * (part.ndim - 1)),
-                    'label': np.zeros(size, np.int32),
-                    'mask': np.concatenate([np.ones(len(part)), np.zeros(pad)]).astype(
-                        np.float32)})
+  batches = ({**batch, 'label': np.zeros_like(batch['label'])} for batch in data.eval_batches(
+      s.source, split=s.config.data.train_split, global_batch_size=s.config.eval_batch_size,
+      num_examples=STATISTIC_IMAGES))
   eval_fn = parallel.data_parallel(s.task.eval_step, s.mesh)
-  return evaluate(eval_fn, trainer.eval_state, batches, s.mesh,
-                  s.task.summarize)['code_mutual_info']
+  value = evaluate(eval_fn, trainer.eval_state, batches, s.mesh,
+                   s.task.summarize)['code_mutual_info']
+  return value if np.isfinite(value) else float('-inf')
 
 
-def choose(config, workdir: str, trainer_class, stop=None):
-  """Trains the restarts not trained yet, chooses one (once: `chosen.json` keeps the
-  choice), and returns the config the run goes on with: `single(config, chosen seed)`."""
+def choose(config, workdir: str, train_restart: Callable[..., float]):
+  """Trains the restarts not trained yet with `train_restart(config, workdir, steps)` (which
+  returns the restart's `statistic`), chooses one and carries it into `workdir`, once
+  (`chosen.json` keeps the choice); returns the config the run goes on with,
+  `single(config, chosen seed)`.
+
+  Raises:
+    ConfigError: if `workdir` holds a run without restarts, or every restart diverged.
+  """
   root = os.path.join(workdir, 'restarts')
   chosen_path = os.path.join(root, CHOSEN)
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  if not os.path.isdir(root) and os.path.isdir(checkpoints) and os.listdir(checkpoints):
+    raise ConfigError(f'{workdir} holds a run trained without gan.restarts; give another '
+                      '--workdir')
   if not os.path.exists(chosen_path):
-    if os.path.isdir(os.path.join(workdir, 'checkpoints')) and os.listdir(
-        os.path.join(workdir, 'checkpoints')):
-      raise ConfigError(f'{workdir} holds a run trained without gan.restarts; give another '
-                        '--workdir')
     steps, found = config.gan.restart_steps, {}
     for seed in range(config.seed, config.seed + config.gan.restarts):
-      with trainer_class(single(config, seed), os.path.join(root, f'seed_{seed}')) as trainer:
-        trainer._stop = stop
-        trainer.train(until=steps)
-        trainer.save()
-        found[seed] = statistic(trainer)
+      found[seed] = train_restart(single(config, seed), os.path.join(root, f'seed_{seed}'),
+                                  steps)
       logging.info('Restart of seed %d: code_mutual_info %.4f at step %d', seed, found[seed],
                    steps)
+    if max(found.values()) == float('-inf'):
+      raise ConfigError(f'the loss of every restart ({", ".join(map(str, found))}) went '
+                        'non-finite; lower the learning rates')
     best = max(found, key=found.get)
-    source = os.path.join(root, f'seed_{best}')
+    modes.write_json(chosen_path, {
+        'seed': best, 'step': steps, 'statistic': 'code_mutual_info',
+        'images': STATISTIC_IMAGES, 'values': {str(s): v for s, v in found.items()},
+        'carried': False})
+  with open(chosen_path) as f:
+    chosen = json.load(f)
+  if not chosen['carried']:  # Not yet, or a copy cut short by a kill: made again whole.
+    source = os.path.join(root, f'seed_{chosen["seed"]}')
     for name in _CARRIED:
       src, dst = os.path.join(source, name), os.path.join(workdir, name)
-      if os.path.isdir(dst):  # A copy cut short by a kill: made again whole.
+      if os.path.isdir(dst):
         shutil.rmtree(dst)
       if os.path.isdir(src):
         shutil.copytree(src, dst)
       elif os.path.exists(src):
         shutil.copyfile(src, dst)
-    modes.write_json(chosen_path, {
-        'seed': best, 'step': steps, 'statistic': 'code_mutual_info',
-        'images': STATISTIC_IMAGES, 'values': {str(s): v for s, v in found.items()}})
-    logging.info('Going on from the restart of seed %d (of %s)', best, sorted(found))
-  with open(chosen_path) as f:
-    return single(config, json.load(f)['seed'])
+    modes.write_json(chosen_path, chosen | {'carried': True})
+    logging.info('Going on from the restart of seed %d', chosen['seed'])
+  return single(config, chosen['seed'])

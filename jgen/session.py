@@ -131,8 +131,9 @@ def check_values(config) -> None:
   gan = config.get('gan')
   if gan and not gan.get('restarts', 0) and gan.get('restart_steps',
                                                      RESTART_STEPS) != RESTART_STEPS:
-    raise ConfigError(f'gan.restart_steps={gan.restart_steps} has no effect without restarts; '
-                      'set --config.gan.restarts (2 or more) or drop it')
+    raise ConfigError(f'gan.restart_steps={gan.restart_steps} has no effect without restarts '
+                      '(an InfoGAN\'s gan.restarts, 2 or more); set --config.gan.restarts or '
+                      'drop it')
   if gan and gan.get('restarts', 0):
     if gan.restarts < 2:
       raise ConfigError(f'gan.restarts={gan.restarts} must be 0 (none) or at least 2')

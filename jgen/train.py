@@ -302,7 +302,8 @@ class Trainer:
   whole checkpoint (else the parameters of `init_checkpoint`, else a fresh state from
   `config.seed`); a run continued in a new Trainer (or process) ends exactly as if it had
   never stopped. `state` is the current (device) train state; `sample`, `generate`,
-  `encode`, `reconstruct`, `grids` and `evaluate` read it.
+  `encode`, `reconstruct`, `grids` and `evaluate` read `eval_state` (the same, with the
+  parameter average in place of the parameters where the optimizer keeps one).
   """
 
   def __init__(self, config, workdir: str):
@@ -609,9 +610,35 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   chosen without labels (`jgen.restarts`).
   """
   if config.get('gan') and config.gan.get('restarts'):
-    restarts.check(config)
-    with _StopOnSignal() as stop:
-      config = restarts.choose(config, workdir, Trainer, stop)
+    restarts.check(config, workdir)
+    with _StopOnSignal() as stop:  # One for the restarts and the run: no signal is lost.
+      config = restarts.choose(config, workdir, functools.partial(_restart, stop=stop))
+      _stop_between(stop, 'after the restarts')
+      with Trainer(config, workdir) as trainer:
+        trainer._stop = stop
+        return trainer.train()
   with Trainer(config, workdir) as trainer, _StopOnSignal() as stop:
     trainer._stop = stop
     return trainer.train()
+
+
+def _stop_between(stop: _StopOnSignal, where: str) -> None:
+  """Raises `Stopped` if a signal came while no step was running (everything is saved)."""
+  if stop.signum is not None:
+    raise Stopped(f'{signal.Signals(stop.signum).name} {where}; rerun the same command to go '
+                  'on', stop.signum)
+
+
+def _restart(config, workdir: str, steps: int, *, stop: _StopOnSignal) -> float:
+  """Trains one restart (`jgen.restarts`) to `steps`, saved; its label-free statistic, or
+  -inf if its loss went non-finite (the other restarts are chosen from)."""
+  _stop_between(stop, f'before the restart of seed {config.seed}')
+  with Trainer(config, workdir) as trainer:
+    trainer._stop = stop
+    try:
+      trainer.train(until=steps)
+    except NonFiniteLossError as e:
+      logging.warning('The restart of seed %d is left out: %s', config.seed, e)
+      return float('-inf')
+    trainer.save()
+    return restarts.statistic(trainer)

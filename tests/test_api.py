@@ -155,7 +155,8 @@ def test_mode_coverage_of_real_collapsed_and_scattered_points():
   assert centre_of_ring['high_quality'] == 0.0 and centre_of_ring['modes'] == 0
 
 
-def test_a_parameter_average_is_what_training_eval_mode_and_samples_read(tmp_path, mnist_source):
+def test_a_parameter_average_is_what_training_eval_mode_and_reconstructions_read(
+    tmp_path, mnist_source):
   """With `optimizer.ema_decay`, the test error the run reports, `--mode=eval` of its
   checkpoint and the reconstructions are those of the averaged parameters, not of the last
   parameters (which score differently)."""

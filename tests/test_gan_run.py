@@ -136,7 +136,6 @@ def test_online_dataset_configs_train_on_fake_data(module, name, size, tmp_path,
     assert grid.size == ((3 * (size + 1) + 1) * 2,) * 2 and grid.mode == 'RGB'
 
 
-
 def test_restarts_go_on_from_the_one_with_the_most_mutual_information(tmp_path, mnist_source):
   """`gan.restarts=2`: both restarts train `restart_steps`, `chosen.json` holds Q's mutual
   information on training images for each and picks the larger; the run goes on from that
@@ -165,3 +164,44 @@ def test_restarts_go_on_from_the_one_with_the_most_mutual_information(tmp_path, 
   assert want.keys() == got.keys()
   for k in want:
     np.testing.assert_array_equal(got[k], want[k], err_msg=str(k))
+
+
+def test_restarts_refuse_a_model_without_a_code_before_any_work(tmp_path):
+  config = dcgan_mnist.get_config('smoke')
+  with config.unlocked():
+    config.gan.restarts, config.gan.restart_steps = 2, 5
+  with pytest.raises(train.ConfigError, match="gan.restarts=2 has no effect: model 'dcgan'"):
+    train.train_and_evaluate(config, str(tmp_path / 'w'))
+  assert not (tmp_path / 'w').exists()
+
+
+def test_a_carry_of_the_chosen_restart_cut_short_is_made_again_whole(tmp_path):
+  """A kill while the chosen restart's files are copied into the workdir leaves a partial
+  copy and `carried: false`; the rerun copies them again whole without training anything."""
+  import json
+
+  from configs import infogan_mnist
+  from jgen import restarts
+
+  workdir, source = tmp_path / 'w', tmp_path / 'w' / 'restarts' / 'seed_1'
+  (source / 'checkpoints' / '3' / 'default').mkdir(parents=True)
+  (source / 'checkpoints' / '3' / 'default' / 'x').write_text('restart')
+  (source / 'metrics.jsonl').write_text('{"step": 3}\n')
+  (workdir / 'checkpoints' / '3').mkdir(parents=True)  # The cut-short copy.
+  (workdir / 'checkpoints' / '3' / 'partial').write_text('')
+  chosen = {'seed': 1, 'step': 3, 'values': {'0': 1.0, '1': 2.0}, 'carried': False}
+  (workdir / 'restarts' / 'chosen.json').write_text(json.dumps(chosen))
+
+  def never(*args):
+    raise AssertionError('a chosen restart is not trained again')
+
+  config = restarts.choose(infogan_mnist.get_config(), str(workdir), never)
+  assert config.seed == 1 and config.gan.restarts == 0
+  assert sorted(p.name for p in (workdir / 'checkpoints' / '3').iterdir()) == ['default']
+  assert (workdir / 'checkpoints' / '3' / 'default' / 'x').read_text() == 'restart'
+  assert (workdir / 'metrics.jsonl').read_text() == '{"step": 3}\n'
+  assert json.loads((workdir / 'restarts' / 'chosen.json').read_text())['carried'] is True
+  plain = tmp_path / 'plain'  # A workdir of a run without restarts is not taken over.
+  (plain / 'checkpoints' / '5').mkdir(parents=True)
+  with pytest.raises(train.ConfigError, match='trained without gan.restarts'):
+    restarts.choose(infogan_mnist.get_config(), str(plain), never)

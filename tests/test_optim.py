@@ -36,9 +36,10 @@ def test_unknown_schedule_names_the_known_ones():
 
 def test_the_parameter_average_is_the_weighted_sum_of_the_iterates_and_changes_no_update():
   """`with_average(tx, d)`: the parameters follow `tx` exactly, and the average after T
-  updates is d^T p_0 + sum_t (1 - d) d^(T-t) p_t over the iterates p_t (the recursion's
-  closed form, computed here from the recorded trajectory)."""
-  decay, grads = 0.8, np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+  updates is the closed form of the recursion over the iterates p_t, with update t's decay
+  d_t = min(d, (1 + t) / (10 + t)) (the warm-up; here 0.1, 0.18, 0.25, then d = 0.3):
+  prod(d_t) p_0 + sum_t (1 - d_t) prod(d_s, s > t) p_(t+1), from the recorded trajectory."""
+  decay, grads = 0.3, np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
   plain, averaged = optax.adam(0.1), optim.with_average(optax.adam(0.1), decay)
   p, q = np.ones(3, np.float32), np.ones(3, np.float32)
   s, t = plain.init(p), averaged.init(q)
@@ -50,10 +51,12 @@ def test_the_parameter_average_is_the_weighted_sum_of_the_iterates_and_changes_n
     q = optax.apply_updates(q, v)
     iterates.append(np.asarray(p))
   np.testing.assert_array_equal(q, p)
-  T = len(grads)
-  want = decay**T * iterates[0] + sum((1 - decay) * decay**(T - k) * iterates[k]
-                                      for k in range(1, T + 1))
+  d = [min(decay, (1 + k) / (10 + k)) for k in range(len(grads))]
+  assert d[:3] == [0.1, 2 / 11, 0.25] and d[3:] == [decay] * 3
+  want = np.prod(d) * iterates[0] + sum((1 - d[k]) * np.prod(d[k + 1:]) * iterates[k + 1]
+                                        for k in range(len(grads)))
   np.testing.assert_allclose(t.average, want, rtol=1e-5)
+  assert int(t.count) == len(grads)
   assert not np.allclose(t.average, p, rtol=1e-3)
 
 

@@ -255,9 +255,8 @@ class GANSteps:
     g_stats = fakes.g_stats
     g_params, opt_state, norms = update.apply(state.g_tx, state.g_params, state.g_opt_state,
                                               fakes.pullback(fake_grads), suffix='_g')
-    # The average warms up as TF's ExponentialMovingAverage does (decay (1 + t) / (10 + t)
-    # until that reaches ema_decay), so early samples do not still show the initialisation.
-    decay = jnp.minimum(self.ema_decay, (1.0 + state.step) / (10.0 + state.step))
+    # The average warms up, so that early samples do not still show the initialisation.
+    decay = optim.warmed_up_decay(self.ema_decay, state.step)
     ema = optax.incremental_update(g_params, state.ema_g_params, 1.0 - decay)
     new = state.replace(g_params=g_params, g_opt_state=opt_state, g_batch_stats=g_stats,
                         ema_g_params=ema)
