@@ -13,8 +13,9 @@ the test images (best one-to-one code-to-digit mapping); Chen et al. report 95%.
 
 That 95% is reached by about 3 runs in 8 of this recipe (docs/results_history.md). Options
 beyond the paper, off here: `gan.real_balance_weight`, `gan.real_entropy_weight` and
-`gan.real_consistency_weight` (terms on Q's posterior of real images in D's loss) and
-`model.noise_scale`; docs/infogan.md has what they do and what is measured of them so far.
+`gan.real_consistency_weight` (terms on Q's posterior of real images in D's loss),
+`model.noise_scale`, and `gan.restarts` (label-free choice among short restarts);
+docs/infogan.md has what they do and what is measured of them so far.
 """
 
 from configs import common
