@@ -139,11 +139,13 @@ class TorchStep:
     if family == 'autoencoder':
       self._place(*torch_models.autoencoder(config.model, shape))
       self.opts = [self._adam(self._params(self.nets), config.optimizer)]
+      self._setup_average(config.optimizer)
       self._setup_autoencoder(config)
       self._step = self._autoencoder_step
     elif family == 'vae':
       self._place(*torch_models.vae(config.model, shape))
       self.opts = [self._adam(self._params(self.nets), config.optimizer)]
+      self._setup_average(config.optimizer)
       self._setup_vae(config)
       self._step = self._vae_step
     elif family == 'gan':
@@ -169,17 +171,29 @@ class TorchStep:
     return [p for net in nets for p in net.parameters()]
 
   def _adam(self, params, opt_config):
-    if (opt_config.name != 'adam' or opt_config.get('grad_clip_norm', 0.0)
-        or opt_config.get('ema_decay', 0.0)):
-      raise ValueError(f'the torch twins use Adam without clipping or averaging; the config '
-                       f'has {opt_config.name!r}, clip {opt_config.get("grad_clip_norm")}, '
-                       f'average {opt_config.get("ema_decay")}')
+    if opt_config.name != 'adam' or opt_config.get('grad_clip_norm', 0.0):
+      raise ValueError(f'the torch twins use Adam without clipping; the config has '
+                       f'{opt_config.name!r}, clip {opt_config.get("grad_clip_norm")}')
     kwargs = {'lr': opt_config.learning_rate,
               'betas': (opt_config.get('b1', 0.9), opt_config.get('b2', 0.999)),
               'eps': opt_config.get('eps', 1e-8)}
     if self.device.type == 'cuda' and self.fused_adam:
       kwargs['fused'] = True
     return self.torch.optim.Adam(params, **kwargs)
+
+  def _setup_average(self, opt_config):
+    """jgen.optim.with_average (`optimizer.ema_decay`): a copy of the parameters, moved
+    towards them after every update, with the same warm-up."""
+    self.ema_decay, self.averaged = opt_config.get('ema_decay', 0.0), 0
+    self.own_params = self._params(self.nets)
+    self.average = [p.detach().clone() for p in self.own_params] if self.ema_decay else []
+
+  def _update_average(self):
+    if self.ema_decay:
+      d = min(self.ema_decay, (1.0 + self.averaged) / (10.0 + self.averaged))
+      with self.torch.no_grad():
+        self.torch._foreach_lerp_(self.average, self.own_params, 1.0 - d)
+      self.averaged += 1
 
   def _cast(self):
     import contextlib
@@ -242,6 +256,7 @@ class TorchStep:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    self._update_average()
 
   # --- VAEs --------------------------------------------------------------------------------
 
@@ -282,6 +297,7 @@ class TorchStep:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    self._update_average()
     self.vae_steps += 1
 
   # --- GANs --------------------------------------------------------------------------------
