@@ -30,7 +30,9 @@ chosen, and why:
   - a straight-line decay to 0 (`optimizer.schedule=linear`) instead of the cosine (batch
     64, lr 1e-3): 2.444; the same with the last 10% of the steps unshifted
     (`augment.shift_until=0.9`): 2.443; batch 32, lr 7e-4, linear: 2.416, the best;
-    batch 24, lr 5e-4, linear (3.46M): 2.419.
+    batch 24, lr 5e-4, linear (3.46M): 2.419;
+  - with an average of the parameters (`optimizer.ema_decay=0.9995`; batch 32, lr 7e-4,
+    linear): 2.715 after 1.73M examples (without: 3.103), but level at the end, 2.415.
   More updates per example helped most, but small batches run slower per example on this
   CPU (batch 64: about 65 steps/s, 14 minutes for 54,000 steps; batch 32: about 53 steps/s,
   34 minutes for 108,000), so none of these is the default. docs/performance.md has the
