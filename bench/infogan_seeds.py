@@ -21,6 +21,12 @@ one small InfoGAN leaves mostly idle, runs several at once:
 
   python bench/infogan_seeds.py --npz /tmp/mnist.npz --seeds 0,1,2,3,4,5,6,7 --workers 8
 
+`--out FILE` keeps the study across invocations: each seed's row is appended to FILE (JSON
+lines) when the seed ends, and a later invocation with the same config trains only the
+seeds FILE does not hold yet, then reports on all of them. A study too long for one sitting
+on a CPU (about an hour per seed per core) is then run a few seeds at a time; a seed cut
+short is trained again from its start.
+
 Label-free selection among restarts is read off the same runs: `--restarts K --select_at S`
 groups the seeds K at a time (in the order given, and also every K-subset) and picks in each
 group the seed whose mutual information on the training images was highest at step S (an
@@ -29,6 +35,7 @@ it prints the picked seeds' final test accuracy and how many reach 95%. No label
 for the choice.
 """
 
+import hashlib
 import itertools
 import json
 import os
@@ -63,6 +70,8 @@ _SELECT_AT = flags.DEFINE_integer('select_at', 1000, 'The evaluation step whose 
 _WORKERS = flags.DEFINE_integer('workers', 1, 'Processes that train the seeds side by side, '
                                 'each with its share of the seeds (and, on a GPU, of its '
                                 'memory); 1: every seed in this process.')
+_OUT = flags.DEFINE_string('out', '', 'Append each seed\'s row to this JSON-lines file as it '
+                           'ends, and train only the seeds it does not hold yet.')
 
 
 def _arrays(config) -> dict[str, np.ndarray]:
@@ -116,6 +125,52 @@ def _train(task, config, arrays, seed: int, mesh) -> dict:
           'train_max_share': max_share,
           'train_mutual_info': mutual_info, 'seconds': round(time.time() - start, 1),
           'backend': jax.default_backend()}
+
+
+def study_key(config) -> str:
+  """What makes two seeds' rows comparable: the config (less whether TFDS may download)
+  and how the study evaluates."""
+  fields = config.to_dict()
+  fields['data'].pop('download', None)
+  text = json.dumps({'config': fields, 'eval_every': _EVERY.value,
+                     'stat_images': _STAT_IMAGES.value}, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_rows(path: str, key: str) -> list[dict]:
+  """The rows `path` holds (none if it does not exist), all of this study's `key`.
+
+  Raises:
+    app.UsageError: if a row in `path` is of another study, or not a row at all.
+  """
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path) as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError:
+        raise app.UsageError(f'--out={path}: line {number} is not a JSON row; give another '
+                             '--out or remove that line') from None
+      if row.get('study') != key:
+        raise app.UsageError(f'--out={path} holds seeds of another config, --eval_every or '
+                             f'--stat_images (study {row.get("study")}, this one {key}); give '
+                             'another --out')
+      rows.append(row)
+  return rows
+
+
+def append_row(path: str, row: dict) -> None:
+  """Appends `row` to `path` as one line in one write, so that workers appending side by
+  side, or a kill, never leave half a row."""
+  fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+  try:
+    os.write(fd, (json.dumps(row) + '\n').encode())
+  finally:
+    os.close(fd)
 
 
 def selection(rows: list[dict], restarts: int, select_at: int) -> tuple[list[tuple], list]:
@@ -180,6 +235,17 @@ def main(argv):
     raise app.UsageError(f'--workers={_WORKERS.value}: give at least 1')
   seeds = [int(s) for s in _SEEDS.value]
   every = _EVERY.value
+  key = study_key(config)
+  done = {}  # The first row of each seed, where two invocations wrote one each.
+  for row in read_rows(_OUT.value, key) if _OUT.value else []:
+    if row['seed'] in seeds:
+      done.setdefault(row['seed'], row)
+  done = list(done.values())
+  for row in done:
+    print(json.dumps(row), flush=True)
+  if done:
+    print(f'({len(done)} seeds read from {_OUT.value})', file=sys.stderr, flush=True)
+  todo = [s for s in seeds if s not in {row['seed'] for row in done}]
   if _RESTARTS.value and not (
       _SELECT_AT.value == config.num_train_steps or
       (0 < _SELECT_AT.value < config.num_train_steps and _SELECT_AT.value % every == 0)):
@@ -188,18 +254,22 @@ def main(argv):
   if _RESTARTS.value and not 1 < _RESTARTS.value <= len(seeds):
     raise app.UsageError(f'--restarts={_RESTARTS.value}: give 2 to the number of seeds '
                          f'({len(seeds)})')
-  if _WORKERS.value > 1 and len(seeds) > 1:
+  if _WORKERS.value > 1 and len(todo) > 1:
     if _SAVE_NPZ.value:
       _arrays(config)  # Written once here; the workers read TFDS or --npz themselves.
-    rows = _in_workers(seeds, _WORKERS.value)
-  else:
+    rows = done + _in_workers(todo, _WORKERS.value)  # The workers append to --out.
+  elif todo or _SAVE_NPZ.value:
     arrays = _arrays(config)
     task = steps.build_task(config, arrays['train_x'].shape[1:])
     mesh = parallel.make_mesh()
-    rows = []
-    for seed in seeds:
-      rows.append(_train(task, config, arrays, seed, mesh))
+    rows = done
+    for seed in todo:
+      rows.append(_train(task, config, arrays, seed, mesh) | {'study': key})
+      if _OUT.value:
+        append_row(_OUT.value, rows[-1])
       print(json.dumps(rows[-1]), flush=True)
+  else:
+    rows = done
   if rows:
     final = [row['code_accuracy'][-1] for row in rows]
     print(f'{len(final)} seeds, {config.num_train_steps} steps: '
