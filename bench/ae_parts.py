@@ -30,12 +30,11 @@ def main():
   import torch
 
   from bench import twins
-  from bench.__main__ import ROOT
+  from bench.__main__ import load_family_config
   from bench.gan_networks import _time
   from jgen import augment, losses, models
-  from jgen.config import load_config
 
-  config = load_config(str(ROOT / args.config), {'dtype': 'float32'})
+  config = load_family_config(args.config)  # As the suite times it (batch 128: PINNED).
   if config.family != 'autoencoder' or config.corrupt.name != 'none':
     raise SystemExit(f'error: {args.config} is not a plain autoencoder config; '
                      'use bench/gan_networks.py for GANs')

@@ -1,6 +1,6 @@
 r"""Examples/s of the autoencoder train step on this machine, variants side by side.
 
-  python bench/ae_step.py                       # configs/ae_mnist.py, batch 128, 1 device
+  python bench/ae_step.py --config.batch_size=128  # configs/ae_mnist.py's step at batch 128
   python bench/ae_step.py --config configs/conv_ae_mnist.py --steps 20
 
 Variants, interleaved over several rounds (median reported) so machine noise hits all alike:

@@ -1,6 +1,6 @@
 r"""Train-step rate with real data against device-resident synthetic batches.
 
-  python bench/data_rate.py                     # configs/ae_mnist.py (Hinton's AE), MNIST
+  python bench/data_rate.py --config.batch_size=128   # configs/ae_mnist.py (Hinton's AE)
   python bench/data_rate.py --config configs/dcgan_mnist.py --rounds 20
 
 Variants, interleaved over several rounds (median reported) so machine noise hits all alike,

@@ -171,14 +171,17 @@ class TorchStep:
     return [p for net in nets for p in net.parameters()]
 
   def _adam(self, params, opt_config):
-    if opt_config.name != 'adam' or opt_config.get('grad_clip_norm', 0.0):
-      raise ValueError(f'the torch twins use Adam without clipping; the config has '
+    if opt_config.name not in ('adam', 'adamw') or opt_config.get('grad_clip_norm', 0.0):
+      raise ValueError(f'the torch twins use Adam or AdamW without clipping; the config has '
                        f'{opt_config.name!r}, clip {opt_config.get("grad_clip_norm")}')
     kwargs = {'lr': opt_config.learning_rate,
               'betas': (opt_config.get('b1', 0.9), opt_config.get('b2', 0.999)),
               'eps': opt_config.get('eps', 1e-8)}
     if self.device.type == 'cuda' and self.fused_adam:
       kwargs['fused'] = True
+    if opt_config.name == 'adamw':  # Decoupled, as optax's: p -= lr * weight_decay * p.
+      return self.torch.optim.AdamW(params, weight_decay=opt_config.get('weight_decay', 1e-4),
+                                    **kwargs)
     return self.torch.optim.Adam(params, **kwargs)
 
   def _setup_average(self, opt_config):
