@@ -56,8 +56,10 @@ def start(workdir, *extra: str) -> subprocess.Popen:
 
 
 def wait_for(path: pathlib.Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+  """Waits until `path` exists, or for a checkpoint directory, until its save has begun
+  (Orbax writes `<step>.orbax-checkpoint-tmp...` first and renames it when done)."""
   deadline = time.time() + timeout
-  while not path.exists():
+  while not (path.exists() or any(path.parent.glob(f'{path.name}.orbax-checkpoint-tmp*'))):
     assert proc.poll() is None, f'the run ended first:\n{proc.stderr.read()[-3000:]}'
     assert time.time() < deadline, f'{path} never appeared'
     time.sleep(0.01)
@@ -74,14 +76,19 @@ def copy_until(reference, workdir, step: int) -> None:
 
 
 def test_sigkill_at_random_moments_resumes_exactly(reference, tmp_path):
-  """Two SIGKILLs at random moments (seeded), between saves or during them; after each, a
-  rerun; the last rerun finishes. The killed run's lock is stale each time and taken over."""
+  """Two SIGKILLs at random moments (seeded), during a save or between saves; after each, a
+  rerun; the last rerun finishes. The killed run's lock is stale each time and taken over.
+
+  A moment is drawn in steps, not seconds (a cached compilation makes a whole run take a
+  few seconds, faster on a faster machine): once the save of a drawn step has begun, a
+  drawn delay of up to a few steps' time."""
   workdir = tmp_path / 'run'
   rng = random.Random(0)
-  for _ in range(2):
+  for saves in ((10, 20), (30, 40)):
     proc = start(workdir)
-    wait_for(workdir / 'jgen.lock', proc)
-    time.sleep(rng.uniform(0.5, 4.0))
+    wait_for(workdir / 'checkpoints' / str(rng.choice(saves)), proc)
+    time.sleep(rng.uniform(0.0, 0.3))
+    assert proc.poll() is None, 'the run ended before the kill'
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
   assert (workdir / 'jgen.lock').exists()  # Left by the last killed run.
