@@ -23,9 +23,13 @@ one small InfoGAN leaves mostly idle, runs several at once:
 
 `--out FILE` keeps the study across invocations: each seed's row is appended to FILE (JSON
 lines) when the seed ends, and a later invocation with the same config trains only the
-seeds FILE does not hold yet, then reports on all of them. A study too long for one sitting
-on a CPU (about an hour per seed per core) is then run a few seeds at a time; a seed cut
-short is trained again from its start.
+seeds FILE does not hold yet, then reports on all of them. An unfinished seed keeps its
+state at every evaluation (FILE.seed<N>.partial), and the next invocation goes on from it,
+to the row (and end state, `state_sha256`) of a seed trained in one go. `--minutes M` stops
+at the first evaluation after M minutes, so a study too long for one sitting on a CPU
+(about an hour per seed per core) runs over several:
+
+  python bench/infogan_seeds.py --seeds 0,1 --workers 2 --out study.jsonl --minutes 90
 
 Label-free selection among restarts is read off the same runs: `--restarts K --select_at S`
 groups the seeds K at a time (in the order given, and also every K-subset) and picks in each
@@ -50,6 +54,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # For conf
 import jax
 import numpy as np
 from absl import app, flags
+from flax import serialization
 from ml_collections import config_flags
 
 from jgen import parallel, runtime, steps
@@ -72,6 +77,9 @@ _WORKERS = flags.DEFINE_integer('workers', 1, 'Processes that train the seeds si
                                 'memory); 1: every seed in this process.')
 _OUT = flags.DEFINE_string('out', '', 'Append each seed\'s row to this JSON-lines file as it '
                            'ends, and train only the seeds it does not hold yet.')
+_MINUTES = flags.DEFINE_float('minutes', -1, 'With --out: stop at the first evaluation after '
+                              'this many minutes, keeping the unfinished seeds\' states for '
+                              'the next invocation (negative: no limit).')
 
 
 def _arrays(config) -> dict[str, np.ndarray]:
@@ -90,7 +98,41 @@ def _arrays(config) -> dict[str, np.ndarray]:
   return out
 
 
-def _train(task, config, arrays, seed: int, mesh) -> dict:
+def partial_path(seed: int) -> str:
+  """Where an unfinished seed of the study in --out keeps its state between invocations."""
+  return f'{_OUT.value}.seed{seed}.partial'
+
+
+def _save_partial(path: str, state, key: str, progress: dict, order, rng) -> None:
+  """Everything `_train` needs to go on from this step, written to a new file and then
+  renamed over `path` (a kill never leaves half of it)."""
+  meta = dict(progress, study=key, rng=rng.bit_generator.state)
+  with open(path + '.tmp', 'wb') as f:
+    np.savez(f, state=np.frombuffer(serialization.to_bytes(jax.device_get(state)), np.uint8),
+             order=order, meta=np.array(json.dumps(meta)))
+  os.replace(path + '.tmp', path)
+
+
+def _load_partial(path: str, key: str, target) -> tuple:
+  """(state, progress, order, rng) saved by `_save_partial`, or None if `path` is absent."""
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as f:
+    meta = json.loads(str(f['meta']))
+    if meta.pop('study') != key:
+      raise app.UsageError(f'{path} is an unfinished seed of another config; give another '
+                           '--out or remove that file')
+    state = serialization.from_bytes(target, f['state'].tobytes())
+    order = f['order']
+  rng = np.random.default_rng()
+  rng.bit_generator.state = meta.pop('rng')
+  return state, meta, order, rng
+
+
+def _train(task, config, arrays, seed: int, mesh, key: str = '', deadline: float = 0) -> dict:
+  """One seed's run and its row, or None if it stopped at `deadline` (a time.time(); 0:
+  none). With --out, the seed's state is saved at every evaluation but the last, and a
+  saved state is gone on from: a stopped or killed seed loses at most --eval_every steps."""
   step_fn = parallel.data_parallel(lambda s, b: task.train_step(s, b)[0], mesh,
                                    donate_argnums=(0,))
   eval_fn = parallel.data_parallel(task.eval_step, mesh)
@@ -104,11 +146,21 @@ def _train(task, config, arrays, seed: int, mesh) -> dict:
   # The label-free statistics are read on training images (their labels are not passed).
   unlabelled = batches(train_x[:_STAT_IMAGES.value], np.zeros(_STAT_IMAGES.value, np.int32))
   start = time.time()
-  state = parallel.replicate(mesh, task.init_state(jax.random.PRNGKey(seed)))
-  rng = np.random.default_rng(seed)
-  order, pos, accuracy, max_share, mutual_info = rng.permutation(n), 0, [], [], []
-  evaluated = []
-  for step in range(1, config.num_train_steps + 1):
+  state = task.init_state(jax.random.PRNGKey(seed))
+  progress = {'step': 0, 'pos': 0, 'seconds': 0.0, 'steps': [], 'code_accuracy': [],
+              'train_max_share': [], 'train_mutual_info': []}
+  saved = _load_partial(partial_path(seed), key, state) if _OUT.value else None
+  if saved:
+    state, progress, order, rng = saved
+    print(f'(seed {seed} goes on from step {progress["step"]})', file=sys.stderr, flush=True)
+  else:
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+  state = parallel.replicate(mesh, state)
+  pos, seconds = progress['pos'], progress['seconds']
+  evaluated, accuracy = progress['steps'], progress['code_accuracy']
+  max_share, mutual_info = progress['train_max_share'], progress['train_mutual_info']
+  for step in range(progress['step'] + 1, config.num_train_steps + 1):
     if pos + b > n:
       order, pos = rng.permutation(n), 0
     rows, pos = order[pos:pos + b], pos + b
@@ -121,10 +173,20 @@ def _train(task, config, arrays, seed: int, mesh) -> dict:
       stats = evaluate(eval_fn, state, unlabelled, mesh, task.summarize)
       max_share.append(round(stats['code_max_share'], 4))
       mutual_info.append(round(stats['code_mutual_info'], 4))
+      if _OUT.value and step < config.num_train_steps:  # A kill after this loses no more.
+        progress.update(step=step, pos=pos, seconds=seconds + time.time() - start)
+        _save_partial(partial_path(seed), state, key, progress, order, rng)
+      if deadline and time.time() >= deadline and step < config.num_train_steps:
+        print(f'(seed {seed} stopped after step {step} of {config.num_train_steps}; the same '
+              'command goes on from there)', file=sys.stderr, flush=True)
+        return None
   return {'seed': seed, 'steps': evaluated, 'code_accuracy': accuracy,
-          'train_max_share': max_share,
-          'train_mutual_info': mutual_info, 'seconds': round(time.time() - start, 1),
-          'backend': jax.default_backend()}
+          'train_max_share': max_share, 'train_mutual_info': mutual_info,
+          'seconds': round(seconds + time.time() - start, 1), 'backend': jax.default_backend(),
+          # The end state's digest: a seed that went on from a saved state ends where one
+          # trained in one go does (bit for bit on the same machine).
+          'state_sha256': hashlib.sha256(
+              serialization.to_bytes(jax.device_get(state))).hexdigest()[:16]}
 
 
 def study_key(config) -> str:
@@ -231,6 +293,9 @@ def main(argv):
   if config.model.name != 'infogan':
     raise app.UsageError(f'model {config.model.name!r} has no categorical code; use an InfoGAN '
                          'config (configs/infogan_mnist.py)')
+  if _MINUTES.value >= 0 and not _OUT.value:
+    raise app.UsageError(f'--minutes={_MINUTES.value:g} needs --out=FILE, where the unfinished '
+                         'seeds are kept for the next invocation')
   if _WORKERS.value < 1:
     raise app.UsageError(f'--workers={_WORKERS.value}: give at least 1')
   seeds = [int(s) for s in _SEEDS.value]
@@ -263,13 +328,25 @@ def main(argv):
     task = steps.build_task(config, arrays['train_x'].shape[1:])
     mesh = parallel.make_mesh()
     rows = done
+    deadline = time.time() + 60 * _MINUTES.value if _MINUTES.value >= 0 else 0
     for seed in todo:
-      rows.append(_train(task, config, arrays, seed, mesh) | {'study': key})
+      if deadline and time.time() >= deadline and seed != todo[0]:
+        break  # Past the time: no other seed is started.
+      row = _train(task, config, arrays, seed, mesh, key, deadline)
+      if row is None:
+        break
+      rows.append(row | {'study': key})
       if _OUT.value:
         append_row(_OUT.value, rows[-1])
+        if os.path.exists(partial_path(seed)):  # Only once its row is kept.
+          os.remove(partial_path(seed))
       print(json.dumps(rows[-1]), flush=True)
   else:
     rows = done
+  unfinished = sorted(set(seeds) - {row['seed'] for row in rows})
+  if unfinished:
+    print(f'(seeds {",".join(map(str, unfinished))} unfinished after --minutes='
+          f'{_MINUTES.value:g}: the same command goes on with them)', file=sys.stderr, flush=True)
   if rows:
     final = [row['code_accuracy'][-1] for row in rows]
     print(f'{len(final)} seeds, {config.num_train_steps} steps: '
@@ -279,7 +356,7 @@ def main(argv):
     for row in sorted(rows, key=lambda r: r['train_max_share'][-1]):
       print(f"{row['seed']:>4}  {row['code_accuracy'][-1]:13.4f}  "
             f"{row['train_max_share'][-1]:15.4f}  {row['train_mutual_info'][-1]:17.4f}")
-  if rows and _RESTARTS.value:
+  if len(rows) >= _RESTARTS.value > 0:
     k, at = _RESTARTS.value, _SELECT_AT.value
     rows.sort(key=lambda r: seeds.index(r['seed']))
     picks, subsets = selection(rows, k, at)

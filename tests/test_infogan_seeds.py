@@ -1,5 +1,6 @@
 """bench/infogan_seeds.py's `--out`: a seed study kept across invocations trains each seed
-once, and refuses to mix studies of different configs."""
+once, refuses to mix studies of different configs, and goes on with a seed stopped by
+`--minutes` to the row an unstopped run gives."""
 
 import json
 import os
@@ -17,6 +18,7 @@ def _study(tmp_path, *args: str) -> subprocess.CompletedProcess:
          '--config=configs/infogan_mnist.py:smoke', '--config.num_train_steps=2',
          '--config.eval_batch_size=64', '--eval_every=2', '--stat_images=64',
          f'--npz={tmp_path / "mnist.npz"}', f'--out={tmp_path / "study.jsonl"}', *args]
+  # A later --out overrides the first (absl keeps the last value given).
   return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -49,3 +51,42 @@ def test_a_study_kept_in_a_file_trains_each_seed_once_and_refuses_another_config
   assert 'holds seeds of another config' in third.stderr
   assert 'give another --out' in third.stderr
   assert out.read_text() == before
+
+
+def test_a_seed_stopped_by_minutes_goes_on_to_the_row_of_an_unstopped_run(tmp_path):
+  """--minutes=0 stops seed 0 at its first evaluation (step 2 of 4), keeping its state; the
+  next invocation goes on from there and appends the row an uninterrupted study appends
+  (every evaluation, bit for bit; only the seconds differ)."""
+  rng = np.random.default_rng(1)
+  # 80 training images: step 3 draws a new order (the shuffle's state is carried over too).
+  np.savez(tmp_path / 'mnist.npz',
+           train_x=rng.integers(0, 256, (80, 28, 28, 1), dtype=np.uint8),
+           test_x=rng.integers(0, 256, (64, 28, 28, 1), dtype=np.uint8),
+           test_y=rng.integers(0, 10, 64).astype(np.int64))
+  four = ('--seeds=0', '--config.num_train_steps=4')
+  whole = _study(tmp_path, *four, f'--out={tmp_path / "whole.jsonl"}')
+  assert whole.returncode == 0, whole.stderr[-3000:]
+  (want,) = [json.loads(line) for line in (tmp_path / 'whole.jsonl').read_text().splitlines()]
+  assert want['steps'] == [2, 4]
+
+  out, partial = tmp_path / 'study.jsonl', tmp_path / 'study.jsonl.seed0.partial'
+  stopped = _study(tmp_path, *four, '--minutes=0')
+  assert stopped.returncode == 0, stopped.stderr[-3000:]
+  assert 'seed 0 stopped after step 2 of 4' in stopped.stderr
+  assert not out.exists() and partial.exists()
+
+  went_on = _study(tmp_path, *four)
+  assert went_on.returncode == 0, went_on.stderr[-3000:]
+  assert 'seed 0 goes on from step 2' in went_on.stderr
+  (got,) = [json.loads(line) for line in out.read_text().splitlines()]
+  assert not partial.exists()
+  assert {k: v for k, v in got.items() if k != 'seconds'} == \
+      {k: v for k, v in want.items() if k != 'seconds'}
+
+
+def test_minutes_without_out_is_refused(tmp_path):
+  proc = subprocess.run([sys.executable, str(ROOT / 'bench' / 'infogan_seeds.py'),
+                         '--config=configs/infogan_mnist.py:smoke', '--minutes=5'],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0
+  assert '--minutes=5 needs --out=FILE' in proc.stderr
