@@ -111,8 +111,10 @@ def gan_config() -> ml_collections.ConfigDict:
   config.gan.real_balance_weight = 0.0
   config.gan.real_entropy_weight = 0.0
   # InfoGAN: weight, in D's loss, of Q keeping each real image's category when the image
-  # is shifted by up to 2 pixels (KL between the two posteriors); 0 as published.
+  # is transformed (KL between the two posteriors); 0 as published. The transforms: 'shift'
+  # (by up to 2 pixels) or 'affine' (also rotation, shear and zoom; jgen/steps/gan.py).
   config.gan.real_consistency_weight = 0.0
+  config.gan.real_consistency_transform = 'shift'
   # InfoGAN: train this many restarts (seeds seed, seed + 1, ...) for restart_steps each, and
   # go on from the one whose Q has the most mutual information between training image and
   # category (no labels; jgen/restarts.py). 0: one run, as published.

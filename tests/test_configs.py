@@ -92,6 +92,8 @@ def test_every_config_declares_every_option_of_its_model(config):
      "gan.real_balance_weight=1.0 has no effect: model 'mlp_gan'"),
     ('dcgan_mnist', {'gan.real_consistency_weight': 1.0},
      "gan.real_consistency_weight=1.0 has no effect: model 'dcgan'"),
+    ('infogan_mnist', {'gan.real_consistency_transform': 'rotate'},
+     "gan.real_consistency_transform='rotate' is unknown; known: shift, affine"),
     ('dcgan_mnist', {'gan.restarts': 2, 'gan.restart_steps': 5},
      "gan.restarts=2 has no effect: model 'dcgan'"),
     ('infogan_mnist', {'gan.restart_steps': 50},

@@ -385,36 +385,46 @@ def test_consistency_term_is_the_kl_to_the_unshifted_posterior_which_gets_no_gra
   assert not np.any(target_grad) and np.abs(shifted_grad).max() > 1e-3
 
 
-def test_consistency_term_is_in_the_d_loss_and_an_update_lowers_it():
-  """With `gan.real_consistency_weight`, D's loss is the published one plus the weighted
-  KL between Q's posteriors of real images and of their shifted copies (up to 2 pixels,
-  background filled), and one D update makes Q agree more on those same pairs."""
-  steps, mesh, state, real = _steps_state_and_reals(_config(
-      infogan_mnist, **{'gan.real_consistency_weight': 50.0}))
+def _is_translation(x, y) -> bool:
+  """Whether some offset within 2 pixels maps image x onto y, -1 filling in."""
+  padded = np.pad(x, ((2, 2), (2, 2), (0, 0)), constant_values=-1.0)
+  return any(np.allclose(padded[dy:dy + 28, dx:dx + 28], y, atol=1e-6)
+             for dy in range(5) for dx in range(5))
 
-  def shifted_reals(s, x):
-    return steps.shifted(x, steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2)).keys)
+
+@pytest.mark.parametrize('transform', ['shift', 'affine'])
+def test_consistency_term_is_in_the_d_loss_and_an_update_lowers_it(transform):
+  """With `gan.real_consistency_weight`, D's loss is the published one plus the weighted
+  KL between Q's posteriors of real images and of their transformed copies (background
+  filled), and one D update makes Q agree more on those same pairs. 'shift' moves each image
+  by up to 2 pixels; 'affine' also rotates, shears and zooms, so no translation gives its
+  images."""
+  steps, mesh, state, real = _steps_state_and_reals(_config(
+      infogan_mnist, **{'gan.real_consistency_weight': 50.0,
+                        'gan.real_consistency_transform': transform}))
+
+  def transformed_reals(s, x):
+    return steps.transformed(x, steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2)).keys)
 
   def update_then_consistency(s, x):
     fakes = steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2))
     s, metrics = steps.d_update(s, x, fakes)
     (a, _), (b, _) = (steps._discriminate(s.d_params, s.d_batch_stats, y)
-                      for y in (x, steps.shifted(x, fakes.keys)))
+                      for y in (x, steps.transformed(x, fakes.keys)))
     return jax.lax.pmean((metrics, gan._consistency_term(a['code_logits'], b['code_logits'])),
                          parallel.AXIS)
 
-  shifted = parallel.data_parallel(shifted_reals, mesh, out_batched=True)(state, real)
+  moved = parallel.data_parallel(transformed_reals, mesh, out_batched=True)(state, real)
   metrics, after = parallel.data_parallel(update_then_consistency, mesh)(state, real)
   np.testing.assert_allclose(metrics['d_loss'], metrics['d_adv'] + metrics['d_info'] +
                              50.0 * metrics['d_real_consistency'], rtol=1e-6)
   assert after < 0.5 * metrics['d_real_consistency']
-  x, y = np.asarray(real), np.asarray(shifted)
-  moved = [i for i in range(len(x)) if not np.allclose(x[i], y[i], atol=1e-6)]
-  assert len(moved) >= 6  # 24 of 25 offsets move an image.
-  for i in moved:  # A translation: some offset within 2 pixels maps x onto y, -1 filling in.
-    padded = np.pad(x[i], ((2, 2), (2, 2), (0, 0)), constant_values=-1.0)
-    assert any(np.allclose(padded[dy:dy + 28, dx:dx + 28], y[i], atol=1e-6)
-               for dy in range(5) for dx in range(5)), i
+  x, y = np.asarray(real), np.asarray(moved)
+  assert y.min() >= -1.0 - 1e-6 and y.max() <= 1.0 + 1e-6
+  changed = [i for i in range(len(x)) if not np.allclose(x[i], y[i], atol=1e-6)]
+  assert len(changed) >= 6  # 24 of 25 offsets move an image; an affine map moves all.
+  translations = [_is_translation(x[i], y[i]) for i in changed]
+  assert all(translations) if transform == 'shift' else not any(translations)
 
 
 def test_code_accuracy_takes_the_best_one_to_one_mapping():

@@ -77,16 +77,20 @@ def _real_code_terms(logits) -> tuple[jax.Array, jax.Array]:
   return balance, entropy
 
 
-# Pixels: the largest translation of a real image under which Q must keep its category
-# (`real_consistency_weight`); MNIST's digits move by this much within their 28x28 frames.
+# The transforms of a real image under which Q must keep its category
+# (`real_consistency_weight`). 'shift': translations by up to 2 pixels (MNIST's digits move
+# by this much within their 28x28 frames). 'affine': also rotations and shears by up to 15
+# degrees and zooms by up to 10%, the slants and sizes within which a digit stays itself.
 CONSISTENCY_SHIFT = 2
+CONSISTENCY_AFFINE = {'degrees': 15.0, 'shear_degrees': 15.0, 'scale': 0.1, 'shift': 2.0}
+CONSISTENCY_TRANSFORMS = ('shift', 'affine')
 
 
 def _consistency_term(logits, shifted_logits) -> jax.Array:
   """IMSAT's self-augmentation term (Hu et al. 2017): the mean over real images of
-  KL(Q(c|x) || Q(c|T(x))), T a small random translation; Q's posterior of the unshifted
+  KL(Q(c|x) || Q(c|T(x))), T a small random transform; Q's posterior of the untransformed
   image is the target (no gradient flows into it). 0 when Q's category of every image
-  survives the shift with the same confidence."""
+  survives the transform with the same confidence."""
   target = jax.lax.stop_gradient(jax.nn.log_softmax(logits))
   return (jnp.exp(target) * (target - jax.nn.log_softmax(shifted_logits))).sum(-1).mean()
 
@@ -119,7 +123,9 @@ class GANSteps:
     real_code_weights: (balance, entropy) weights of the terms on Q's categorical posterior
       of real images (`_real_code_terms`), added to D's loss; (0, 0) is InfoGAN as published.
     real_consistency_weight: of `_consistency_term` in D's loss (0: off, as published; on,
-      it costs one more D pass, on the shifted real images).
+      it costs one more D pass, on the transformed real images).
+    real_consistency_transform: the consistency term's transforms, one of
+      CONSISTENCY_TRANSFORMS.
     dropout: whether the discriminator uses dropout (then it runs per example).
     reuse_fakes: the G update reuses the last D update's latents and images (one G forward
       per step, as PyTorch's DCGAN example does); False draws fresh latents for it (as Chen
@@ -139,7 +145,8 @@ class GANSteps:
                penalty_weight: float = 0.0, n_critic: int = 1, ema_decay: float = 0.999,
                info_weights: tuple[float, float] = (1.0, 1.0),
                real_code_weights: tuple[float, float] = (0.0, 0.0),
-               real_consistency_weight: float = 0.0, dropout: bool = False,
+               real_consistency_weight: float = 0.0,
+               real_consistency_transform: str = 'shift', dropout: bool = False,
                reuse_fakes: bool = True, d_stats: str = 'real_and_fake',
                sample_stats: str = 'generator', stats_samples: int = 1024,
                dtype=jnp.float32):
@@ -149,6 +156,7 @@ class GANSteps:
     self.info_weights, self.dropout = info_weights, dropout
     self.real_code_weights = real_code_weights
     self.real_consistency_weight = real_consistency_weight
+    self.real_consistency_transform = real_consistency_transform
     self.reuse_fakes = reuse_fakes
     self.d_stats, self.sample_stats, self.stats_samples = d_stats, sample_stats, stats_samples
     self.dtype = dtype
@@ -168,12 +176,17 @@ class GANSteps:
                         train=True, dropout_keys=keys if self.dropout else None)
     return update.cast(out, jnp.float32), stats
 
-  def shifted(self, real, keys):
-    """`real` images in [-1, 1], each translated by up to CONSISTENCY_SHIFT pixels (the
-    background, -1, fills in), keyed by the examples' penalty-mix keys (`keys[3]`) folded
-    with 1: no other randomness of the step changes."""
-    shift_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys[3])
-    return augment.random_shift((real + 1.0) / 2.0, shift_keys, CONSISTENCY_SHIFT) * 2.0 - 1.0
+  def transformed(self, real, keys):
+    """`real` images in [-1, 1], each randomly transformed by `real_consistency_transform`
+    (the background, -1, fills in), keyed by the examples' penalty-mix keys (`keys[3]`)
+    folded with 1: no other randomness of the step changes."""
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys[3])
+    images = (real + 1.0) / 2.0
+    if self.real_consistency_transform == 'affine':
+      images = augment.random_affine(images, keys, **CONSISTENCY_AFFINE)
+    else:
+      images = augment.random_shift(images, keys, CONSISTENCY_SHIFT)
+    return images * 2.0 - 1.0
 
   def make_fakes(self, state: GANState, batch_size: int, key) -> Fakes:
     """Draws latents and generates images (train mode), keeping G's pullback so that the
@@ -213,11 +226,11 @@ class GANSteps:
           if weight:
             loss += weight * term
         if self.real_consistency_weight:
-          # D's statistics from this pass are dropped: the shifted images are no new data.
-          out_shifted, _ = self._discriminate(d_params, stats, self.shifted(real, fakes.keys),
-                                              k_real)
+          # D's statistics from this pass are dropped: the transformed images are no new data.
+          out_moved, _ = self._discriminate(d_params, stats, self.transformed(real, fakes.keys),
+                                            k_real)
           parts['d_real_consistency'] = _consistency_term(out_real['code_logits'],
-                                                          out_shifted['code_logits'])
+                                                          out_moved['code_logits'])
           loss += self.real_consistency_weight * parts['d_real_consistency']
       return loss, (stats, parts, out_real, out_fake)
 
@@ -401,7 +414,8 @@ def build_task(config, image_shape) -> Task:
   if gan.n_critic < 1:
     raise ConfigError(f'gan.n_critic={gan.n_critic} must be at least 1')
   for field, allowed in (('d_stats', ('real_and_fake', 'real')),
-                         ('sample_stats', ('generator', 'recompute'))):
+                         ('sample_stats', ('generator', 'recompute')),
+                         ('real_consistency_transform', CONSISTENCY_TRANSFORMS)):
     if gan[field] not in allowed:
       raise ConfigError(f'gan.{field}={gan[field]!r} is unknown; known: {", ".join(allowed)}')
   if gan.stats_samples < 1 or gan.stats_samples % jax.device_count():
@@ -438,6 +452,7 @@ def build_task(config, image_shape) -> Task:
                    info_weights=(gan.info_weight, gan.info_continuous_weight),
                    real_code_weights=(gan.real_balance_weight, gan.real_entropy_weight),
                    real_consistency_weight=gan.real_consistency_weight,
+                   real_consistency_transform=gan.real_consistency_transform,
                    dropout=dropout,
                    reuse_fakes=gan.reuse_fakes, d_stats=gan.d_stats,
                    sample_stats=gan.sample_stats, stats_samples=gan.stats_samples,
