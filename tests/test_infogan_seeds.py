@@ -90,3 +90,19 @@ def test_minutes_without_out_is_refused(tmp_path):
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert proc.returncode != 0
   assert '--minutes=5 needs --out=FILE' in proc.stderr
+
+
+def test_confusion_styles_read_ink_slant_and_height():
+  """bench/infogan_confusion.py's styles: ink is the pixels' sum, slant the row-column
+  covariance over the row variance (0 for '|', -1 for '/' leaning right, +1 for '\\'), height
+  the rows' standard deviation (13 rows: sqrt((13**2 - 1) / 12))."""
+  from bench import infogan_confusion
+  images = np.zeros((3, 28, 28, 1), np.float32)
+  rows = np.arange(8, 21)
+  images[0, rows, 14] = 1.0
+  images[1, rows, 28 - rows] = 0.5
+  images[2, rows, rows] = 1.0
+  ink, slant, height = infogan_confusion.styles(images).T
+  np.testing.assert_allclose(ink, [13.0, 6.5, 13.0])
+  np.testing.assert_allclose(slant, [0.0, -1.0, 1.0], atol=1e-6)
+  np.testing.assert_allclose(height, np.sqrt((13 ** 2 - 1) / 12), rtol=1e-6)
