@@ -53,7 +53,7 @@ FAMILIES = {
     'conv_vae': ('conv VAE', 'configs/conv_vae_mnist.py'),
     'gan': ('MLP GAN', 'configs/gan_mnist.py'),
     'dcgan': ('DCGAN', 'configs/dcgan_mnist.py'),
-    'infogan': ('InfoGAN', 'configs/infogan_mnist.py'),
+    'infogan': ('InfoGAN', 'configs/infogan_mnist.py:paper'),  # The twin's recipe.
     'wgan_gp': ('WGAN-GP', 'configs/wgan_gp_mnist.py'),
 }
 SIDES = ('jgen', 'torch', 'torch_compile')

@@ -1,7 +1,7 @@
 r"""A GAN step's pieces, jgen against its PyTorch twin: each network forward and backward, and
 each optimizer update, at the config's batch size, then the whole step.
 
-  python -m bench.gan_networks --config configs/infogan_mnist.py
+  python -m bench.gan_networks --config configs/infogan_mnist.py:paper
 
 Both sides start from the same weights (bench/twin_weights.py) and run in training mode
 (batch statistics). Pieces: G forward; G forward + backward (to its parameters); D forward;

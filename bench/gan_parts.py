@@ -1,7 +1,7 @@
 r"""Where a GAN step's time goes, jgen against its PyTorch twin: the step with parts removed.
 
   python -m bench.gan_parts --config configs/wgan_gp_mnist.py
-  python -m bench.gan_parts --config configs/infogan_mnist.py --rounds 5
+  python -m bench.gan_parts --config configs/infogan_mnist.py:paper --rounds 5
 
 Variants of the config, each timed on both sides in interleaved rounds (medians of
 examples/s, as `python -m bench` times them): the config as it is; without the gradient

@@ -66,7 +66,7 @@ MODELS = {
     'conv_vae_mnist': ('configs/conv_vae_mnist.py', (28, 28, 1)),
     'gan_mnist': ('configs/gan_mnist.py', (28, 28, 1)),
     'dcgan_mnist': ('configs/dcgan_mnist.py', (28, 28, 1)),
-    'infogan_mnist': ('configs/infogan_mnist.py', (28, 28, 1)),
+    'infogan_mnist': ('configs/infogan_mnist.py:paper', (28, 28, 1)),  # The twin's recipe.
     'wgan_gp_mnist': ('configs/wgan_gp_mnist.py', (28, 28, 1)),
     'dcgan_cifar10': ('configs/dcgan_cifar10.py', (32, 32, 3)),
     'dcgan_celeba64': ('configs/dcgan_celeba64.py', (64, 64, 3)),

@@ -31,6 +31,15 @@ at the first evaluation after M minutes, so a study too long for one sitting on 
 
   python bench/infogan_seeds.py --seeds 0,1 --workers 2 --out study.jsonl --minutes 90
 
+A config with `gan.restarts=K` (the default's 2) is studied as run.py trains it: each seed
+s of `--seeds` is a run whose K restarts are seeds s .. s + K - 1 of the same config without
+restarts, and the run goes on from the restart with the highest mutual information on the
+training images at step `gan.restart_steps`. The seeds are trained (or read from `--out`)
+as plain runs, the choice is read off their rows at that step, and the summary gives each
+run's restarts, statistics, choice and final test accuracy, then how many runs reach 95%,
+mean, median and min. The kept rows of a plain seed serve every run that has it as a
+restart, and a config with restarts shares its rows with the same config without them.
+
 Label-free selection among restarts is read off the same runs: `--restarts K --select_at S`
 groups the seeds K at a time (in the order given, and also every K-subset) and picks in each
 group the seed whose mutual information on the training images was highest at step S (an
@@ -57,7 +66,7 @@ from absl import app, flags
 from flax import serialization
 from ml_collections import config_flags
 
-from jgen import parallel, runtime, steps
+from jgen import parallel, runtime, session, steps
 from jgen.evaluate import evaluate
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/infogan_mnist.py')
@@ -196,10 +205,12 @@ ADDED_FIELDS = {('gan', 'real_consistency_transform'): 'shift'}
 
 
 def study_key(config) -> str:
-  """What makes two seeds' rows comparable: the config (less whether TFDS may download,
-  and ADDED_FIELDS at their old behaviour) and how the study evaluates."""
+  """What makes two seeds' rows comparable: the config (less whether TFDS may download and
+  its restarts, and ADDED_FIELDS at their old behaviour) and how the study evaluates."""
   fields = config.to_dict()
   fields['data'].pop('download', None)
+  # The seeds are plain runs; restarts are chosen among them afterwards (`restart_runs`).
+  fields['gan'].update(restarts=0, restart_steps=session.RESTART_STEPS)
   for (group, name), old in ADDED_FIELDS.items():
     if fields[group].get(name) == old:
       del fields[group][name]
@@ -244,6 +255,39 @@ def append_row(path: str, row: dict) -> None:
     os.close(fd)
 
 
+def _pick(group: list[dict], select_at: int) -> dict:
+  """The row of `group` with the highest training-image mutual information at evaluation
+  step `select_at` (the first of equal ones, as `jgen.restarts.choose` takes)."""
+  return max(group, key=lambda r: r['train_mutual_info'][r['steps'].index(select_at)])
+
+
+def restart_runs(rows: list[dict], runs: list[int], restarts: int,
+                 select_at: int) -> list[dict]:
+  """The runs of a config with `gan.restarts`, read off its plain seeds' `rows`: run s
+  trains seeds s .. s + restarts - 1 to `select_at` and goes on from `_pick` of them.
+
+  Returns:
+    One dict per run: its seed, its restarts' seeds and mutual information at `select_at`,
+    the picked seed and that seed's final test accuracy.
+  """
+  by_seed = {row['seed']: row for row in rows}
+  out = []
+  for run in runs:
+    group = [by_seed[s] for s in range(run, run + restarts)]
+    best = _pick(group, select_at)
+    out.append({'seed': run, 'restarts': [r['seed'] for r in group],
+                'mutual_info': [r['train_mutual_info'][r['steps'].index(select_at)]
+                                for r in group],
+                'picked': best['seed'], 'code_accuracy': best['code_accuracy'][-1]})
+  return out
+
+
+def _summary(final: list[float]) -> str:
+  return (f'{sum(a >= 0.95 for a in final)} at >= 95%, mean {statistics.mean(final):.3f}, '
+          f'median {statistics.median(final):.3f}, min {min(final):.3f}, '
+          f'max {max(final):.3f}')
+
+
 def selection(rows: list[dict], restarts: int, select_at: int) -> tuple[list[tuple], list]:
   """Label-free selection among `restarts` runs: in each group of seeds, the seed with the
   highest training-image mutual information at evaluation step `select_at`.
@@ -254,7 +298,7 @@ def selection(rows: list[dict], restarts: int, select_at: int) -> tuple[list[tup
     every `restarts`-subset of `rows`.
   """
   def pick(group):
-    best = max(group, key=lambda r: r['train_mutual_info'][r['steps'].index(select_at)])
+    best = _pick(group, select_at)
     return best['seed'], best['code_accuracy'][-1]
 
   picks = [(tuple(r['seed'] for r in rows[i:i + restarts]), *pick(rows[i:i + restarts]))
@@ -309,6 +353,17 @@ def main(argv):
     raise app.UsageError(f'--workers={_WORKERS.value}: give at least 1')
   seeds = [int(s) for s in _SEEDS.value]
   every = _EVERY.value
+  runs, k = seeds, config.gan.restarts  # With restarts, each seed is a run of k seeds.
+  if k:
+    if _RESTARTS.value:
+      raise app.UsageError(f'--restarts={_RESTARTS.value} reads a selection off a config '
+                           f'without restarts; this one has gan.restarts={k}, whose runs '
+                           'the study reports: drop --restarts')
+    if config.gan.restart_steps % every:
+      raise app.UsageError(f'gan.restart_steps={config.gan.restart_steps} is no evaluation '
+                           f'step, so the restarts cannot be chosen; give --eval_every a '
+                           'divisor of it')
+    seeds = list(dict.fromkeys(s + i for s in runs for i in range(k)))
   key = study_key(config)
   done = {}  # The first row of each seed, where two invocations wrote one each.
   for row in read_rows(_OUT.value, key) if _OUT.value else []:
@@ -358,13 +413,23 @@ def main(argv):
           f'{_MINUTES.value:g}: the same command goes on with them)', file=sys.stderr, flush=True)
   if rows:
     final = [row['code_accuracy'][-1] for row in rows]
-    print(f'{len(final)} seeds, {config.num_train_steps} steps: '
-          f'{sum(a >= 0.95 for a in final)} at >= 95%, mean {statistics.mean(final):.3f}, '
-          f'median {statistics.median(final):.3f}, min {min(final):.3f}, max {max(final):.3f}')
+    print(f'{len(final)} seeds, {config.num_train_steps} steps: {_summary(final)}')
     print('seed  test accuracy  train max share  train mutual info (last evaluation)')
     for row in sorted(rows, key=lambda r: r['train_max_share'][-1]):
       print(f"{row['seed']:>4}  {row['code_accuracy'][-1]:13.4f}  "
             f"{row['train_max_share'][-1]:15.4f}  {row['train_mutual_info'][-1]:17.4f}")
+  if k and not unfinished:
+    at = config.gan.restart_steps
+    chosen = restart_runs(rows, runs, k, at)
+    print(f'{len(chosen)} runs of {k} restarts chosen at step {at} by training mutual info '
+          f'({k * at + config.num_train_steps - at} steps each): '
+          f'{_summary([r["code_accuracy"] for r in chosen])}; neighbouring runs share a '
+          f'restart: {len({r["picked"] for r in chosen})} distinct seeds picked')
+    print('run  restarts (mutual info)  picked  test accuracy')
+    for r in chosen:
+      options = ', '.join(f'{s} ({m:.4f})' for s, m in zip(r['restarts'], r['mutual_info'],
+                                                              strict=True))
+      print(f"{r['seed']:>3}  {options}  {r['picked']:>6}  {r['code_accuracy']:13.4f}")
   if len(rows) >= _RESTARTS.value > 0:
     k, at = _RESTARTS.value, _SELECT_AT.value
     rows.sort(key=lambda r: seeds.index(r['seed']))

@@ -358,7 +358,8 @@ def test_real_code_terms_are_in_the_d_loss_and_spread_real_images():
   """With the terms weighted, D's loss is the published one plus the weighted terms, and one
   D update moves Q's posterior of those real images towards uniform."""
   steps, mesh, state, real = _steps_state_and_reals(_config(
-      infogan_mnist, **{'gan.real_balance_weight': 30.0, 'gan.real_entropy_weight': 0.5}))
+      infogan_mnist, 'paper,smoke',
+      **{'gan.real_balance_weight': 30.0, 'gan.real_entropy_weight': 0.5}))
 
   def update_then_balance(s, x):
     fakes = steps.make_fakes(s, x.shape[0], jax.random.PRNGKey(2))
@@ -400,7 +401,7 @@ def test_consistency_term_is_in_the_d_loss_and_an_update_lowers_it(transform):
   by up to 2 pixels; 'affine' also rotates, shears and zooms, so no translation gives its
   images."""
   steps, mesh, state, real = _steps_state_and_reals(_config(
-      infogan_mnist, **{'gan.real_consistency_weight': 50.0,
+      infogan_mnist, 'paper,smoke', **{'gan.real_consistency_weight': 50.0,
                         'gan.real_consistency_transform': transform}))
 
   def transformed_reals(s, x):
@@ -437,8 +438,8 @@ def test_code_accuracy_takes_the_best_one_to_one_mapping():
 
 # --- Updates touch only their own network ----------------------------------------------------
 
-def _config(module, **overrides):
-  config = module.get_config('smoke')
+def _config(module, variant='smoke', **overrides):
+  config = module.get_config(variant)
   with config.unlocked():
     for key, value in overrides.items():
       node = config
