@@ -161,3 +161,24 @@ def test_every_override_the_docs_and_errors_suggest_exists():
 
   missing = sorted(f for f in named if not any(has(c, f) for c in configs))
   assert not missing, f'suggested overrides no config declares: {missing}'
+
+
+def test_infogan_default_is_the_paper_recipe_plus_the_method_and_nothing_else():
+  """`infogan_mnist.py` and its `:paper` variant differ in the five fields of the method
+  (docs/infogan.md) and no other; `paper,smoke` is the recipe shrunk; a misspelt variant is
+  one error naming the known ones."""
+  import jgen
+
+  default, paper = (jgen.load_config(f'configs/infogan_mnist.py{v}').to_dict()
+                    for v in ('', ':paper'))
+  method = {'real_balance_weight': (1.0, 0.0), 'real_consistency_weight': (1.0, 0.0),
+            'real_consistency_transform': ('affine', 'shift'), 'restarts': (2, 0),
+            'restart_steps': (1000, 1000)}
+  for name, (want_default, want_paper) in method.items():
+    assert (default['gan'].pop(name), paper['gan'].pop(name)) == (want_default, want_paper)
+  assert default == paper
+  small = jgen.load_config('configs/infogan_mnist.py:paper,smoke')
+  assert small.num_train_steps == 20 and small.gan.real_balance_weight == 0.0
+  assert jgen.load_config('configs/infogan_mnist.py:smoke').gan.restarts == 0
+  with pytest.raises(jgen.ConfigError, match="unknown config variant 'papr'; known: paper"):
+    jgen.load_config('configs/infogan_mnist.py:papr')
