@@ -320,10 +320,13 @@ def _own_args(argv: list[str]) -> list[str]:
 
 
 def _in_workers(seeds: list[int], workers: int) -> list[dict]:
-  """Trains `seeds` in `workers` child processes of this script; their rows, as they end."""
+  """Trains `seeds` in `workers` child processes of this script; their rows, as they end.
+  The children train plain seeds (`--config.gan.restarts=0`): `seeds` already holds every
+  run's restarts, and the rows are the same study's (`study_key`)."""
   groups = [seeds[i::workers] for i in range(min(workers, len(seeds)))]
   env = dict(os.environ, XLA_PYTHON_CLIENT_MEM_FRACTION=f'{0.9 / len(groups):.3f}')
   procs = [subprocess.Popen([sys.executable, __file__, *_own_args(sys.argv[1:]),
+                             '--config.gan.restarts=0',
                              '--seeds=' + ','.join(map(str, group)), '--workers=1'],
                             stdout=subprocess.PIPE, text=True, env=env) for group in groups]
   rows = []

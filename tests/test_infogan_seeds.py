@@ -149,19 +149,21 @@ def test_the_default_config_is_studied_as_runs_of_restarts_read_off_its_kept_see
 
 def test_a_config_with_restarts_trains_each_runs_restarts_once(tmp_path):
   """Runs 0 and 1 of two restarts need seeds 0, 1 and 2, each trained once as a plain seed
-  (rows in --out); each run's pick is the restart with the higher mutual information at
+  (rows in --out; two worker processes, which must not take their seeds for runs again);
+  each run's pick is the restart with the higher mutual information at
   `gan.restart_steps` in those rows."""
   rng = np.random.default_rng(2)
   np.savez(tmp_path / 'mnist.npz',
            train_x=rng.integers(0, 256, (128, 28, 28, 1), dtype=np.uint8),
            test_x=rng.integers(0, 256, (64, 28, 28, 1), dtype=np.uint8),
            test_y=rng.integers(0, 10, 64).astype(np.int64))
-  proc = _study(tmp_path, '--seeds=0,1', '--config.num_train_steps=4',
+  proc = _study(tmp_path, '--seeds=0,1', '--config.num_train_steps=4', '--workers=2',
                 '--config.gan.restarts=2', '--config.gan.restart_steps=2')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  rows = {r['seed']: r for r in map(json.loads, (tmp_path / 'study.jsonl').read_text()
-                                    .splitlines())}
-  assert sorted(rows) == [0, 1, 2] and all(r['steps'] == [2, 4] for r in rows.values())
+  kept = [json.loads(line) for line in (tmp_path / 'study.jsonl').read_text().splitlines()]
+  assert sorted(r['seed'] for r in kept) == [0, 1, 2]
+  assert all(r['steps'] == [2, 4] for r in kept)
+  rows = {r['seed']: r for r in kept}
   lines = proc.stdout.splitlines()
   picks = [line.split() for line in lines[lines.index(
       'run  restarts (mutual info)  picked  test accuracy') + 1:]]
